@@ -1,0 +1,102 @@
+"""`kyb`: the command line of kybernetes. Every component is a subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from .. import __version__
+
+
+def default_data_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/kybernetes")
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "kybernetes"
+
+
+def _port_range(value: str) -> tuple[int, int]:
+    try:
+        lo, hi = (int(x) for x in value.split("-", 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port range like 30000-32767, got {value!r}") from None
+    if not (0 < lo <= hi < 65536):
+        raise argparse.ArgumentTypeError(f"invalid port range {value!r}")
+    return lo, hi
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kyb",
+        description="kybernetes: Kubernetes written in Python. Run `kyb server` for a one-node cluster.",
+    )
+    parser.add_argument("--version", action="version", version=f"kyb {__version__} (Kubernetes v1.32 API)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every request (debug logging)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    server = sub.add_parser(
+        "server",
+        help="run the control plane (API server on embedded SQLite) in the foreground",
+        description="Run the control plane: the Kubernetes API over HTTPS, backed by an embedded SQLite "
+                    "datastore. Writes an admin kubeconfig and stays in the foreground; Ctrl-C stops it.",
+    )
+    server.add_argument("--data-dir", type=Path, default=None,
+                        help="where state lives (default /var/lib/kybernetes as root, else ~/.local/share/kybernetes)")
+    server.add_argument("--bind-address", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    server.add_argument("--port", type=int, default=6443, help="HTTPS port of the API (default 6443)")
+    server.add_argument("--advertise-address", default="", help="address other machines use to reach this server")
+    server.add_argument("--write-kubeconfig", type=Path, default=None,
+                        help="where to write the admin kubeconfig (default DATA_DIR/kubeconfig.yaml)")
+    server.add_argument("--service-cluster-ip-range", default="10.43.0.0/16",
+                        help="CIDR of Service ClusterIPs (default 10.43.0.0/16)")
+    server.add_argument("--service-node-port-range", type=_port_range, default=(30000, 32767),
+                        help="range of NodePorts (default 30000-32767)")
+    server.add_argument("--compact-interval", type=float, default=300.0,
+                        help="seconds between compactions of old revisions (default 300)")
+    server.add_argument("--compact-retain", type=int, default=10000,
+                        help="revisions kept by compaction for watches to resume from (default 10000)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname).1s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.command == "server":
+        from .server import run_server
+
+        return _run(run_server(args))
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+def _run(coro_factory) -> int:
+    async def runner() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await coro_factory(stop)
+
+    try:
+        return asyncio.run(runner())
+    except KeyboardInterrupt:
+        return 130
+    except SystemExit as e:
+        return int(e.code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""`kyb server`: PKI, kubeconfig, SQLite storage and the API server in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from ..apiserver.certs import ClusterPKI
+from ..apiserver.kubeconfig import write_kubeconfig
+from ..apiserver.server import APIServer, ServerConfig
+from ..storage.sqlite import SQLiteStorage
+
+log = logging.getLogger("kybernetes.server")
+
+
+def run_server(args):
+    from .main import default_data_dir
+
+    async def run(stop: asyncio.Event) -> int:
+        data_dir: Path = (args.data_dir or default_data_dir()).expanduser().resolve()
+        server_dir = data_dir / "server"
+        server_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        pki = ClusterPKI(server_dir / "tls")
+        extra_ips = tuple(a for a in (args.bind_address, args.advertise_address) if a and a not in ("0.0.0.0", "::"))
+        pki.ensure(extra_ips=extra_ips)
+        (server_dir / "db").mkdir(exist_ok=True, mode=0o700)
+        storage = SQLiteStorage(str(server_dir / "db" / "state.db"))
+        config = ServerConfig(
+            data_dir=data_dir,
+            bind_address=args.bind_address,
+            port=args.port,
+            advertise_address=args.advertise_address,
+            service_cidr=args.service_cluster_ip_range,
+            node_port_range=args.service_node_port_range,
+            log_requests=args.verbose,
+        )
+        server = APIServer(storage, config)
+        try:
+            await server.start(pki)
+        except OSError as e:
+            print(f"kyb server: cannot listen on {args.bind_address}:{args.port}: {e.strerror or e}", file=sys.stderr)
+            await storage.close()
+            return 1
+        host = args.advertise_address or ("127.0.0.1" if args.bind_address in ("0.0.0.0", "::") else args.bind_address)
+        kubeconfig = (args.write_kubeconfig or data_dir / "kubeconfig.yaml").expanduser()
+        write_kubeconfig(kubeconfig, f"https://{host}:{server.bound_port}", pki)
+        compactor = asyncio.create_task(storage.run_compactor(stop, args.compact_interval, args.compact_retain))
+        print(f"kybernetes API server listening on https://{host}:{server.bound_port}", flush=True)
+        print(f"kubeconfig written to {kubeconfig}", flush=True)
+        print(f"  export KUBECONFIG={kubeconfig}; kubectl get nodes", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            print("shutting down", flush=True)
+            compactor.cancel()
+            await server.stop()
+            await storage.close()
+        return 0
+
+    return run
