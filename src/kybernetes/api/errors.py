@@ -55,7 +55,7 @@ class FieldError:
     def message(self) -> str:
         label = FIELD_ERROR_TYPES[self.type][1]
         text = label
-        if self.type in ("invalid", "not_supported", "duplicate", "not_found") and self.bad_value is not _OMIT:
+        if self.type in ("invalid", "not_supported", "duplicate", "not_found", "too_many") and self.bad_value is not _OMIT:
             text = f"{label}: {_render_value(self.bad_value)}"
         if self.type == "not_supported" and self.valid_values:
             text += ": supported values: " + ", ".join(_render_value(v) for v in self.valid_values)
