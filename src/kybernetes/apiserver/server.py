@@ -70,6 +70,7 @@ class ServerConfig:
     node_port_range: tuple[int, int] = (30000, 32767)
     tokens: dict = field(default_factory=dict)  # bearer token -> (user, groups)
     log_requests: bool = False
+    watch_cache_history: int = 20000
 
 
 class APIServer:
@@ -79,7 +80,7 @@ class APIServer:
         self.log_requests = config.log_requests
         self.advertise_address = f"{config.advertise_address or config.bind_address}:{config.port}"
         self.index = ResourceIndex(list(BUILTIN))
-        self.cache = WatchCache(storage)
+        self.cache = WatchCache(storage, history=config.watch_cache_history)
         self.store = Store(storage, self.cache, self.strategy_for)
         self.discovery = Discovery(self.index)
         self.allocator = Allocator(self.cache, config.service_cidr, config.node_port_range)

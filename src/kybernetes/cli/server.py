@@ -35,6 +35,7 @@ def run_server(args):
             service_cidr=args.service_cluster_ip_range,
             node_port_range=args.service_node_port_range,
             log_requests=args.verbose,
+            watch_cache_history=args.watch_cache_history,
         )
         server = APIServer(storage, config)
         try:

@@ -1,0 +1,218 @@
+"""API server benchmark: storage alone vs. the full HTTPS path, in one run, same SQLite file.
+
+Measures, and prints side by side:
+  1. writes/s through the storage layer alone (SQLiteStorage.create)
+  2. pod creates/s through HTTPS with 16 concurrent clients (a real `kyb server` process)
+  3. GET p50/p99 at a paced 200 requests/s
+  4. LIST of 10,000 pods (JSON and Table)
+  5. watch events/s delivered to each of 100 watchers replaying 10,000 pod events
+
+Usage: python benchmarks/apiserver.py [--pods 10000] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from kybernetes.storage.sqlite import SQLiteStorage  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pod(i: int) -> dict:
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"pod-{i:06d}", "namespace": "bench", "labels": {"app": "bench", "shard": str(i % 10)}},
+        "spec": {"containers": [{"name": "c", "image": "busybox:stable", "command": ["sleep", "3600"],
+                                 "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]},
+    }
+
+
+async def bench_storage(db: Path, n: int) -> float:
+    store = SQLiteStorage(str(db))
+    value = orjson.dumps(pod(0))
+    t0 = time.perf_counter()
+    for i in range(n):
+        await store.create(f"/bench/storage/{i:07d}", value)
+    elapsed = time.perf_counter() - t0
+    await store.close()
+    return n / elapsed
+
+
+class Client:
+    def __init__(self, url: str, tls: Path, connections: int):
+        ctx = ssl.create_default_context(cafile=str(tls / "server-ca.crt"))
+        ctx.load_cert_chain(str(tls / "client-admin.crt"), str(tls / "client-admin.key"))
+        self.url = url
+        self.ctx = ctx
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx, limit=connections))
+
+    async def close(self):
+        await self.session.close()
+
+
+async def bench_creates(client: Client, n: int, workers: int = 16) -> float:
+    counter = iter(range(n))
+    errors = 0
+
+    async def worker():
+        nonlocal errors
+        for i in counter:
+            async with client.session.post(f"{client.url}/api/v1/namespaces/bench/pods",
+                                           data=orjson.dumps(pod(i)),
+                                           headers={"Content-Type": "application/json"}) as r:
+                await r.read()
+                if r.status != 201:
+                    errors += 1
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    elapsed = time.perf_counter() - t0
+    if errors:
+        print(f"  ! {errors} creates failed")
+    return n / elapsed
+
+
+async def bench_get(client: Client, n_pods: int, rate: float = 200.0, seconds: float = 5.0) -> tuple[float, float]:
+    latencies: list[float] = []
+    interval = 1.0 / rate
+
+    async def one(i: int):
+        t = time.perf_counter()
+        async with client.session.get(f"{client.url}/api/v1/namespaces/bench/pods/pod-{i % n_pods:06d}") as r:
+            await r.read()
+            assert r.status == 200, r.status
+        latencies.append(time.perf_counter() - t)
+
+    tasks = []
+    start = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        delay = start + i * interval - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i * 7919)))
+    await asyncio.gather(*tasks)
+    latencies.sort()
+    return statistics.median(latencies) * 1000, latencies[int(len(latencies) * 0.99) - 1] * 1000
+
+
+async def bench_list(client: Client, table: bool = False) -> tuple[float, int]:
+    headers = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"} if table else {}
+    t0 = time.perf_counter()
+    async with client.session.get(f"{client.url}/api/v1/namespaces/bench/pods", headers=headers) as r:
+        body = await r.read()
+    elapsed = time.perf_counter() - t0
+    data = orjson.loads(body)
+    return elapsed, len(data.get("items") or data.get("rows") or [])
+
+
+async def bench_watch(client: Client, from_rv: str, expected: int, watchers: int = 100) -> tuple[float, float]:
+    """Each watcher replays `expected` events from `from_rv`; returns (slowest s, events/s per watcher)."""
+
+    async def watch() -> float:
+        t0 = time.perf_counter()
+        seen = 0
+        params = {"watch": "true", "resourceVersion": from_rv, "timeoutSeconds": "120"}
+        async with client.session.get(f"{client.url}/api/v1/namespaces/bench/pods", params=params) as r:
+            async for chunk in r.content.iter_any():
+                seen += chunk.count(b"\n")
+                if seen >= expected:
+                    break
+        return time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    times = await asyncio.gather(*(watch() for _ in range(watchers)))
+    total = time.perf_counter() - t0
+    return total, expected / max(times)
+
+
+async def main_async(args) -> None:
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="kyb-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    db = work / "server" / "db" / "state.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    storage_n = 20000
+    storage_rate = await bench_storage(db, storage_n)
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "kybernetes.cli.main", "server", "--data-dir", str(work),
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+    tls = work / "server" / "tls"
+    url = f"https://127.0.0.1:{port}"
+    try:
+        client = None
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if (work / "kubeconfig.yaml").exists():
+                client = Client(url, tls, 100)
+                try:
+                    async with client.session.get(f"{url}/readyz") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await client.close()
+                client = None
+            await asyncio.sleep(0.2)
+        assert client is not None, "server did not start"
+        async with client.session.post(f"{url}/api/v1/namespaces", data=json.dumps(
+                {"metadata": {"name": "bench"}}), headers={"Content-Type": "application/json"}) as r:
+            assert r.status == 201, await r.text()
+            rv_before = (await r.json())["metadata"]["resourceVersion"]
+        create_rate = await bench_creates(client, args.pods)
+        p50, p99 = await bench_get(client, args.pods)
+        list_s, count = await bench_list(client)
+        table_s, table_count = await bench_list(client, table=True)
+        watch_total, per_watcher = await bench_watch(client, rv_before, args.pods)
+        await client.close()
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    print(f"kybernetes API server benchmark — {time.strftime('%Y-%m-%d')} — {platform.node()} "
+          f"({os.cpu_count()} cores, Python {platform.python_version()})")
+    print(f"  storage layer writes/s (SQLite, {storage_n} creates):   {storage_rate:10.0f}")
+    print(f"  pod creates/s over HTTPS (16 clients, {args.pods} pods): {create_rate:10.0f}"
+          f"   = {create_rate / storage_rate:.2f}x the storage layer (target >= 0.33x and >= 1000/s)")
+    print(f"  GET at 200 req/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms (target p99 < 20 ms)")
+    print(f"  LIST {count} pods: {list_s * 1000:.0f} ms JSON, {table_s * 1000:.0f} ms Table ({table_count} rows)"
+          f" (target < 1000 ms)")
+    print(f"  100 watchers replaying {args.pods} events: all done in {watch_total:.2f} s, "
+          f"slowest watcher {per_watcher:.0f} events/s (target >= 2000/s each)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pods", type=int, default=10000)
+    parser.add_argument("--keep", default="", help="keep the data directory here")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
