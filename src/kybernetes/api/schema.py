@@ -1,0 +1,154 @@
+"""Schemas of built-in kinds, and `Node`, one view over any OpenAPI schema.
+
+Strategic merge patch, server-side apply, field pruning and OpenAPI publishing all walk
+a schema value by value. `Node` hides where the schema came from: the generated
+definitions of built-in kinds (`schema_data.json`, made by `tools/gen_schema.py`) or a
+CRD's structural schema. Definitions refer to each other with
+`{"$ref": "#/definitions/<name>"}`; extension keys beside a `$ref` (patch strategy, merge
+key, list type) belong to the field that holds the value.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+DATA_FILE = Path(__file__).with_name("schema_data.json")
+REF_PREFIX = "#/definitions/"
+
+
+class Node:
+    """One value's schema. Extension attributes describe the field holding the value."""
+
+    __slots__ = ("raw", "_resolve")
+
+    def __init__(self, raw: dict, resolve: Callable[[str], dict | None] | None = None):
+        self._resolve = resolve
+        ref = raw.get("$ref")
+        if ref and resolve is not None:
+            target = resolve(ref[len(REF_PREFIX):] if ref.startswith(REF_PREFIX) else ref) or {}
+            merged = dict(target)
+            merged.update({k: v for k, v in raw.items() if k != "$ref"})
+            raw = merged
+        self.raw = raw
+
+    def _node(self, raw) -> Node | None:
+        if not isinstance(raw, dict):
+            return None
+        return Node(raw, self._resolve)
+
+    # --- shape ------------------------------------------------------------------------------
+    @property
+    def type(self) -> str | None:
+        t = self.raw.get("type")
+        if t:
+            return t
+        if "properties" in self.raw or "additionalProperties" in self.raw:
+            return "object"
+        return None
+
+    @property
+    def properties(self) -> dict:
+        return self.raw.get("properties") or {}
+
+    def field(self, name: str) -> Node | None:
+        """The schema of property `name`; a map's value schema; None when unknown."""
+        props = self.raw.get("properties")
+        if props and name in props:
+            return self._node(props[name])
+        extra = self.raw.get("additionalProperties")
+        if isinstance(extra, dict):
+            return self._node(extra)
+        if extra is True or self.preserve_unknown:
+            return ANY
+        return None
+
+    def items(self) -> Node | None:
+        return self._node(self.raw.get("items"))
+
+    def is_map(self) -> bool:
+        return "additionalProperties" in self.raw and not self.raw.get("properties")
+
+    def knows_fields(self) -> bool:
+        """Whether fields outside `properties` are unknown (and pruned)."""
+        return self.type == "object" and not self.preserve_unknown and "additionalProperties" not in self.raw
+
+    # --- extensions ------------------------------------------------------------------------
+    @property
+    def preserve_unknown(self) -> bool:
+        return bool(self.raw.get("x-kubernetes-preserve-unknown-fields"))
+
+    @property
+    def int_or_string(self) -> bool:
+        return bool(self.raw.get("x-kubernetes-int-or-string"))
+
+    @property
+    def embedded_resource(self) -> bool:
+        return bool(self.raw.get("x-kubernetes-embedded-resource"))
+
+    @property
+    def patch_strategy(self) -> str:
+        """x-kubernetes-patch-strategy: "", "merge", "replace", "retainKeys" or "merge,retainKeys"."""
+        return self.raw.get("x-kubernetes-patch-strategy", "")
+
+    @property
+    def patch_merge_key(self) -> str:
+        return self.raw.get("x-kubernetes-patch-merge-key", "")
+
+    @property
+    def list_type(self) -> str:
+        """x-kubernetes-list-type, or what the patch strategy implies: map, set or atomic."""
+        lt = self.raw.get("x-kubernetes-list-type")
+        if lt:
+            return lt
+        if "merge" in self.patch_strategy.split(","):
+            return "map" if self.patch_merge_key else "set"
+        return "atomic"
+
+    @property
+    def list_map_keys(self) -> list[str]:
+        keys = self.raw.get("x-kubernetes-list-map-keys")
+        if keys:
+            return list(keys)
+        return [self.patch_merge_key] if self.patch_merge_key else []
+
+    @property
+    def map_type(self) -> str:
+        return self.raw.get("x-kubernetes-map-type", "granular")
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"Node({self.type}, {sorted(self.properties)[:5]})"
+
+
+ANY = Node({"x-kubernetes-preserve-unknown-fields": True})
+
+
+@functools.cache
+def _data() -> dict:
+    if not DATA_FILE.exists():
+        return {"definitions": {}, "gvk": {}}
+    return json.loads(DATA_FILE.read_text())
+
+
+def definitions() -> dict[str, dict]:
+    """Every built-in definition by name (io.k8s.api.core.v1.Pod, ...)."""
+    return _data()["definitions"]
+
+
+def definition_name(group: str, version: str, kind: str) -> str | None:
+    return _data()["gvk"].get(f"{group}/{version}/{kind}")
+
+
+def for_kind(group: str, version: str, kind: str) -> Node | None:
+    """The schema of a built-in kind, or None when it has none."""
+    name = definition_name(group, version, kind)
+    if name is None:
+        return None
+    return Node({"$ref": REF_PREFIX + name}, definitions().get)
+
+
+def for_openapi(raw: dict, defs: dict[str, dict] | None = None) -> Node:
+    """Wrap a schema dict (a CRD's structural schema, or a test's) as a Node."""
+    return Node(raw, (defs or definitions()).get)
