@@ -1,0 +1,344 @@
+"""The SQLite backend: current state plus a revision log, one writer, etcd's semantics.
+
+Two tables. `kv` holds the live value of every key (lists scan it: O(live keys)); `log`
+holds one row per revision (watches replay it; compaction trims it). Both change in the
+same transaction, so a crash leaves either the whole write or none of it. The database
+runs in WAL mode and is touched by a single thread, which serialises writers; watchers
+are fed from the writer's commits in the event loop, after each commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from .interface import (
+    CompactedError,
+    Event,
+    FutureRevisionError,
+    KeyExistsError,
+    KeyNotFoundError,
+    KeyValue,
+    RevisionMismatchError,
+)
+
+log = logging.getLogger("kybernetes.storage")
+
+PUT, DELETE = 0, 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (
+    key TEXT PRIMARY KEY, value BLOB NOT NULL, create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log (
+    rev INTEGER PRIMARY KEY, key TEXT NOT NULL, type INTEGER NOT NULL, value BLOB NOT NULL,
+    create_rev INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_key_rev ON log (key, rev);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+"""
+
+
+def prefix_end(prefix: str) -> str:
+    """The smallest string greater than every string starting with `prefix`."""
+    return prefix + "\U0010ffff" if prefix else "\U0010ffff"
+
+
+class SQLiteWatch:
+    """Events under a prefix, delivered in batches; history first, then live commits."""
+
+    def __init__(self, storage: SQLiteStorage, prefix: str, from_revision: int):
+        self.storage = storage
+        self.prefix = prefix
+        self.end = prefix_end(prefix)
+        self.from_revision = from_revision
+        self.queue: asyncio.Queue[list[Event] | None] = asyncio.Queue()
+        self.closed = False
+        self.buffering = True
+        self.buffer: list[Event] = []
+
+    def matches(self, key: str) -> bool:
+        return self.prefix <= key < self.end
+
+    def deliver(self, events: list[Event]) -> None:
+        mine = [e for e in events if self.matches(e.kv.key)]
+        if not mine or self.closed:
+            return
+        if self.buffering:
+            self.buffer.extend(mine)
+        else:
+            self.queue.put_nowait(mine)
+
+    async def _start(self) -> None:
+        try:
+            history = await self.storage._history(self.prefix, self.from_revision)
+        except Exception as e:  # compacted while starting: hand the error to the reader
+            self.queue.put_nowait(None)
+            self._error = e
+            return
+        last = history[-1].kv.mod_revision if history else self.from_revision
+        if history:
+            self.queue.put_nowait(history)
+        rest = [e for e in self.buffer if e.kv.mod_revision > last]
+        self.buffer = []
+        self.buffering = False
+        if rest:
+            self.queue.put_nowait(rest)
+
+    _error: Exception | None = None
+
+    async def __aiter__(self) -> AsyncIterator[list[Event]]:
+        while not self.closed:
+            batch = await self.queue.get()
+            if batch is None:
+                if self._error is not None:
+                    raise self._error
+                return
+            yield batch
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.storage._watchers.discard(self)
+            self.queue.put_nowait(None)
+
+
+class SQLiteStorage:
+    """Storage on one SQLite file. Construct, then use from one event loop."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._db: sqlite3.Connection | None = None
+        self._watchers: set[SQLiteWatch] = set()
+        self._rev = 0
+        self._compacted = 0
+        self._opened = False
+        self._open_lock = asyncio.Lock()
+
+    # --- plumbing -----------------------------------------------------------------------------
+    def _open_sync(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.executescript(SCHEMA)
+        self._db = db
+        row = db.execute("SELECT value FROM meta WHERE name='rev'").fetchone()
+        self._rev = row[0] if row else 0
+        row = db.execute("SELECT value FROM meta WHERE name='compacted'").fetchone()
+        self._compacted = row[0] if row else 0
+
+    async def _run(self, fn, *args):
+        if not self._opened:
+            async with self._open_lock:
+                if not self._opened:
+                    await asyncio.get_running_loop().run_in_executor(self._executor, self._open_sync)
+                    self._opened = True
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _write(self, fn) -> tuple[int, list[Event]]:
+        """Run `fn(db, rev)` in one transaction at the next revision."""
+        db = self._db
+        rev = self._rev + 1
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            events = fn(db, rev)
+            db.execute("INSERT INTO meta(name, value) VALUES('rev', ?) "
+                       "ON CONFLICT(name) DO UPDATE SET value=excluded.value", (rev,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._rev = rev
+        return rev, events
+
+    def _dispatch(self, events: list[Event]) -> None:
+        for w in list(self._watchers):
+            w.deliver(events)
+
+    @staticmethod
+    def _row_kv(row) -> KeyValue:
+        return KeyValue(row[0], bytes(row[1]), row[2], row[3])
+
+    def _get_sync(self, key: str) -> KeyValue | None:
+        row = self._db.execute("SELECT key, value, create_rev, mod_rev FROM kv WHERE key=?", (key,)).fetchone()
+        return self._row_kv(row) if row else None
+
+    # --- reads --------------------------------------------------------------------------------
+    async def get(self, key: str) -> KeyValue | None:
+        return await self._run(self._get_sync, key)
+
+    def _list_sync(self, prefix: str, revision: int, limit: int, start_after: str):
+        db = self._db
+        current = self._rev
+        if revision and revision > current:
+            raise FutureRevisionError(revision, current)
+        if revision and revision < self._compacted:
+            raise CompactedError(revision, self._compacted)
+        lo, hi = prefix, prefix_end(prefix)
+        if start_after and start_after >= lo:
+            lo_op, lo = ">", start_after
+        else:
+            lo_op = ">="
+        if not revision or revision == current:
+            sql = f"SELECT key, value, create_rev, mod_rev FROM kv WHERE key {lo_op} ? AND key < ? ORDER BY key"
+            if limit:
+                sql += f" LIMIT {int(limit)}"
+            return [self._row_kv(r) for r in db.execute(sql, (lo, hi))], current
+        # an older revision: live rows, then undo every change made after `revision`
+        state = {r[0]: self._row_kv(r) for r in db.execute(
+            f"SELECT key, value, create_rev, mod_rev FROM kv WHERE key {lo_op} ? AND key < ?", (lo, hi))}
+        changed = [r[0] for r in db.execute(
+            f"SELECT DISTINCT key FROM log WHERE rev > ? AND key {lo_op} ? AND key < ?", (revision, lo, hi))]
+        for key in changed:
+            row = db.execute("SELECT key, value, create_rev, rev, type FROM log WHERE key=? AND rev<=? "
+                             "ORDER BY rev DESC LIMIT 1", (key, revision)).fetchone()
+            if row is None or row[4] == DELETE:
+                state.pop(key, None)
+            else:
+                state[key] = KeyValue(row[0], bytes(row[1]), row[2], row[3])
+        kvs = [state[k] for k in sorted(state)]
+        return (kvs[:limit] if limit else kvs), revision
+
+    async def list(self, prefix: str, *, revision: int = 0, limit: int = 0, start_after: str = ""):
+        return await self._run(self._list_sync, prefix, revision, limit, start_after)
+
+    async def count(self, prefix: str) -> int:
+        def run():
+            return self._db.execute("SELECT COUNT(*) FROM kv WHERE key >= ? AND key < ?",
+                                    (prefix, prefix_end(prefix))).fetchone()[0]
+        return await self._run(run)
+
+    # --- writes -------------------------------------------------------------------------------
+    async def create(self, key: str, value: bytes) -> int:
+        def fn(db, rev):
+            if db.execute("SELECT 1 FROM kv WHERE key=?", (key,)).fetchone():
+                raise KeyExistsError(key)
+            db.execute("INSERT INTO kv VALUES (?, ?, ?, ?)", (key, value, rev, rev))
+            db.execute("INSERT INTO log VALUES (?, ?, ?, ?, ?)", (rev, key, PUT, value, rev))
+            return [Event("PUT", KeyValue(key, value, rev, rev))]
+
+        rev, events = await self._run(self._write, fn)
+        self._dispatch(events)
+        return rev
+
+    async def update(self, key: str, value: bytes, expected_revision: int) -> int:
+        def fn(db, rev):
+            cur = self._get_sync(key)
+            if cur is None:
+                raise KeyNotFoundError(key)
+            if expected_revision and cur.mod_revision != expected_revision:
+                raise RevisionMismatchError(key, cur)
+            db.execute("UPDATE kv SET value=?, mod_rev=? WHERE key=?", (value, rev, key))
+            db.execute("INSERT INTO log VALUES (?, ?, ?, ?, ?)", (rev, key, PUT, value, cur.create_revision))
+            return [Event("PUT", KeyValue(key, value, cur.create_revision, rev), cur)]
+
+        rev, events = await self._run(self._write, fn)
+        self._dispatch(events)
+        return rev
+
+    async def delete(self, key: str, expected_revision: int = 0) -> tuple[int, KeyValue]:
+        def fn(db, rev):
+            cur = self._get_sync(key)
+            if cur is None:
+                raise KeyNotFoundError(key)
+            if expected_revision and cur.mod_revision != expected_revision:
+                raise RevisionMismatchError(key, cur)
+            db.execute("DELETE FROM kv WHERE key=?", (key,))
+            db.execute("INSERT INTO log VALUES (?, ?, ?, ?, ?)", (rev, key, DELETE, cur.value, cur.create_revision))
+            return [Event("DELETE", KeyValue(key, cur.value, cur.create_revision, rev), cur)]
+
+        rev, events = await self._run(self._write, fn)
+        self._dispatch(events)
+        return rev, events[0].prev
+
+    # --- watch --------------------------------------------------------------------------------
+    def _history_sync(self, prefix: str, from_revision: int) -> list[Event]:
+        if from_revision < self._compacted:
+            raise CompactedError(from_revision, self._compacted)
+        rows = self._db.execute(
+            "SELECT rev, key, type, value, create_rev FROM log WHERE rev > ? AND key >= ? AND key < ? ORDER BY rev",
+            (from_revision, prefix, prefix_end(prefix)))
+        return [Event("DELETE" if t == DELETE else "PUT", KeyValue(k, bytes(v), c, r)) for r, k, t, v, c in rows]
+
+    async def _history(self, prefix: str, from_revision: int) -> list[Event]:
+        return await self._run(self._history_sync, prefix, from_revision)
+
+    def watch(self, prefix: str, from_revision: int) -> SQLiteWatch:
+        if self._opened and from_revision < self._compacted:
+            raise CompactedError(from_revision, self._compacted)
+        w = SQLiteWatch(self, prefix, from_revision)
+        self._watchers.add(w)
+        asyncio.get_running_loop().create_task(w._start())
+        return w
+
+    # --- maintenance ----------------------------------------------------------------------------
+    async def current_revision(self) -> int:
+        return await self._run(lambda: self._rev)
+
+    async def compacted_revision(self) -> int:
+        return await self._run(lambda: self._compacted)
+
+    async def compact(self, revision: int) -> None:
+        """Drop log rows at or below `revision`, keeping each live key's value as of then."""
+
+        def run():
+            target = min(revision, self._rev)
+            if target <= self._compacted:
+                return
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM log WHERE rev <= ? AND (type = ? OR rev NOT IN "
+                           "(SELECT MAX(rev) FROM log WHERE rev <= ? GROUP BY key))", (target, DELETE, target))
+                db.execute("INSERT INTO meta(name, value) VALUES('compacted', ?) "
+                           "ON CONFLICT(name) DO UPDATE SET value=excluded.value", (target,))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self._compacted = target
+
+        await self._run(run)
+
+    async def run_compactor(self, stop: asyncio.Event, interval: float, retain: int) -> None:
+        """Every `interval` seconds, compact all but the newest `retain` revisions."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+                return
+            except TimeoutError:
+                pass
+            current = await self.current_revision()
+            if current - retain > await self.compacted_revision():
+                await self.compact(current - retain)
+                log.info("compacted revisions up to %d; database %d bytes", current - retain, await self.db_size())
+
+    async def db_size(self) -> int:
+        def run():
+            total = 0
+            for suffix in ("", "-wal"):
+                try:
+                    total += os.path.getsize(self.path + suffix)
+                except OSError:
+                    pass
+            return total
+
+        return await self._run(run)
+
+    async def close(self) -> None:
+        for w in list(self._watchers):
+            w.close()
+
+        def run():
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+        if self._opened:
+            await self._run(run)
+        self._executor.shutdown(wait=False)
