@@ -7,8 +7,7 @@ They are pruned in every mode, as the Go decoder drops what its types do not hav
 
 from __future__ import annotations
 
-from ..api import crschema, errors, schema
-from ..api import managedfields
+from ..api import crschema, errors, managedfields, schema
 from ..api.resources import ResourceType
 
 
@@ -38,7 +37,7 @@ class FieldChecker:
         ctx.warnings.extend(problems)
 
     def track_managed_fields(self, rt: ResourceType, old: dict | None, new: dict, ctx, operation: str) -> None:
-        if ctx.field_manager is None:
+        if not ctx.field_manager or ctx.applied:
             return
         managedfields.update_managed_fields(old, new, ctx.field_manager, rt.api_version, operation,
                                             self.schema_for(rt))

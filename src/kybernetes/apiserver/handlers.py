@@ -118,7 +118,6 @@ class Handlers:
         selected = []
         next_token = ""
         remaining = None
-        bucket_prefix = rt.storage_key
         for idx, entry in enumerate(entries):
             if start_key:
                 key = object_key(rt, entry.obj["metadata"].get("namespace", ""), entry.obj["metadata"]["name"])
@@ -133,7 +132,6 @@ class Handlers:
                     remaining = len(entries) - idx
                 break
             selected.append(entry)
-        del bucket_prefix
         list_meta = {"resourceVersion": str(rev)}
         if next_token:
             list_meta["continue"] = next_token

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ..api import errors
+from ..api import errors, schema
 from ..api.resources import BUILTIN, VIRTUAL, ResourceIndex, ResourceType
-from ..api.selectors import label_selector_matcher, field_selector_matcher
+from ..api.selectors import field_selector_matcher, label_selector_matcher
 from ..storage.interface import Storage
 from . import bootstrap, negotiate
 from .app import make_app
@@ -146,6 +146,13 @@ class APIServer:
 
     def returns_deleted_object(self, rt: ResourceType) -> bool:
         return (rt.group, rt.plural) not in STATUS_ON_DELETE
+
+    def patch_schema(self, rt: ResourceType) -> schema.Node | None:
+        """The schema strategic merge and apply walk: a CRD's structural schema or a built-in's."""
+        if self.crds.lookup(rt) is not None:
+            raw = self.crds.schema(rt)
+            return schema.for_openapi(raw, {}) if raw else None
+        return schema.for_kind(rt.group, rt.version, rt.kind)
 
     def patcher(self, rt, content_type, raw, mode, ctx, force):
         return make_patcher(self, rt, content_type, raw, mode, ctx, force)

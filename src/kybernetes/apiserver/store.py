@@ -39,6 +39,8 @@ class WriteContext:
     dry_run: bool = False
     field_manager: str = ""
     warnings: list = field(default_factory=list)
+    # server-side apply computed managedFields itself; the store must not record an Update
+    applied: bool = False
 
 
 @dataclass
