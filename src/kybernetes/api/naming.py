@@ -1,0 +1,25 @@
+"""Which name rule each resource uses (upstream's ValidateNameFunc per registry)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .validation.meta import is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_path_segment_name
+
+NameValidator = Callable[[str], list[str]]
+
+LABEL_NAMES = {("", "namespaces")}
+DNS1035_NAMES = {("", "services")}
+PATH_SEGMENT_NAMES = {("rbac.authorization.k8s.io", p) for p in ("roles", "clusterroles", "rolebindings",
+                                                                   "clusterrolebindings")}
+
+
+def name_validator(group: str, plural: str) -> NameValidator:
+    key = (group, plural)
+    if key in LABEL_NAMES:
+        return is_dns1123_label
+    if key in DNS1035_NAMES:
+        return is_dns1035_label
+    if key in PATH_SEGMENT_NAMES:
+        return is_path_segment_name
+    return is_dns1123_subdomain

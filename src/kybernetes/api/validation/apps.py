@@ -1,0 +1,169 @@
+"""Validation of workload kinds: apps/v1, batch/v1 and ReplicationController."""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import FieldError, invalid, not_supported, required
+from ..selectors import requirements_from_label_selector, selector_matches
+from . import CREATE, UPDATE
+from .core import validate_pod_template
+
+CONCURRENCY = ("Allow", "Forbid", "Replace")
+
+
+def _non_negative(spec: dict, field: str, path: str) -> list[FieldError]:
+    v = spec.get(field)
+    if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+        return [invalid(f"{path}.{field}", v, "must be greater than or equal to 0")]
+    return []
+
+
+def _go_map(labels: dict) -> str:
+    return "map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items())) + "}"
+
+
+def _selector_and_template(spec: dict, selector_required: bool = True) -> list[FieldError]:
+    errs = []
+    sel = spec.get("selector")
+    template = spec.get("template")
+    if sel is None:
+        if selector_required:
+            errs.append(required("spec.selector", ""))
+    else:
+        try:
+            reqs = requirements_from_label_selector(sel)
+        except (ValueError, AttributeError, TypeError):
+            return [invalid("spec.selector", sel, "invalid label selector")]
+        if not reqs:
+            errs.append(invalid("spec.selector", sel, "empty selector is invalid for deployment"))
+        labels = ((template or {}).get("metadata") or {}).get("labels") or {}
+        if template is not None and reqs and not selector_matches(sel, labels):
+            errs.append(invalid("spec.template.metadata.labels", _go_map(labels),
+                                "`selector` does not match template `labels`"))
+    errs += validate_pod_template(template, "spec.template")
+    return errs
+
+
+def _spec(obj: dict) -> dict:
+    return obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+
+
+def validate_replicated(obj: dict) -> list[FieldError]:
+    spec = _spec(obj)
+    return _non_negative(spec, "replicas", "spec") + _non_negative(spec, "minReadySeconds", "spec") + \
+        _selector_and_template(spec)
+
+
+def validate_deployment(obj: dict) -> list[FieldError]:
+    errs = validate_replicated(obj)
+    strategy = _spec(obj).get("strategy") or {}
+    stype = strategy.get("type", "RollingUpdate")
+    if stype not in ("Recreate", "RollingUpdate"):
+        errs.append(not_supported("spec.strategy.type", stype, ("Recreate", "RollingUpdate")))
+    elif stype == "Recreate" and strategy.get("rollingUpdate"):
+        errs.append(invalid("spec.strategy.rollingUpdate", strategy["rollingUpdate"],
+                            "may not be specified when strategy `type` is 'Recreate'"))
+    return errs
+
+
+def validate_daemon_set(obj: dict) -> list[FieldError]:
+    return _selector_and_template(_spec(obj))
+
+
+def validate_stateful_set(obj: dict) -> list[FieldError]:
+    errs = validate_replicated(obj)
+    policy = _spec(obj).get("podManagementPolicy")
+    if policy and policy not in ("OrderedReady", "Parallel"):
+        errs.append(not_supported("spec.podManagementPolicy", policy, ("OrderedReady", "Parallel")))
+    return errs
+
+
+def validate_job(obj: dict) -> list[FieldError]:
+    spec = _spec(obj)
+    errs = []
+    for f in ("parallelism", "completions", "backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished"):
+        errs += _non_negative(spec, f, "spec")
+    template = spec.get("template") or {}
+    policy = (template.get("spec") or {}).get("restartPolicy")
+    if policy not in ("OnFailure", "Never"):
+        errs.append(not_supported("spec.template.spec.restartPolicy", policy, ("OnFailure", "Never")))
+    errs += validate_pod_template(spec.get("template"), "spec.template")
+    mode = spec.get("completionMode")
+    if mode and mode not in ("NonIndexed", "Indexed"):
+        errs.append(not_supported("spec.completionMode", mode, ("Indexed", "NonIndexed")))
+    return errs
+
+
+CRON_FIELD = re.compile(r"^(\*|\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*$")
+CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+
+
+def valid_schedule(schedule: str) -> bool:
+    text = re.sub(r"^(CRON_)?TZ=\S+\s+", "", schedule.strip())
+    if text in CRON_MACROS:
+        return True
+    fields = text.split()
+    return len(fields) == 5 and all(CRON_FIELD.match(f) for f in fields)
+
+
+def validate_cron_job(obj: dict) -> list[FieldError]:
+    spec = _spec(obj)
+    errs = []
+    schedule = spec.get("schedule")
+    if not schedule:
+        errs.append(required("spec.schedule", ""))
+    elif not valid_schedule(str(schedule)):
+        errs.append(invalid("spec.schedule", schedule, "unparseable cron expression"))
+    policy = spec.get("concurrencyPolicy")
+    if policy and policy not in CONCURRENCY:
+        errs.append(not_supported("spec.concurrencyPolicy", policy, CONCURRENCY))
+    job_spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
+    for e in validate_job({"spec": job_spec}):
+        e.field = "spec.jobTemplate." + e.field
+        errs.append(e)
+    return errs
+
+
+def _immutable_selector(new: dict, old: dict) -> list[FieldError]:
+    if _spec(new).get("selector") != _spec(old).get("selector"):
+        return [invalid("spec.selector", _spec(new).get("selector"), "field is immutable")]
+    return []
+
+
+def validate_job_update(new: dict, old: dict) -> list[FieldError]:
+    errs = validate_job(new) + _immutable_selector(new, old)
+    if _spec(new).get("completions") != _spec(old).get("completions"):
+        errs.append(invalid("spec.completions", _spec(new).get("completions"), "field is immutable"))
+    return errs
+
+
+def _update_with_selector(validate):
+    return lambda new, old: validate(new) + _immutable_selector(new, old)
+
+
+def validate_rc(obj: dict) -> list[FieldError]:
+    spec = _spec(obj)
+    errs = _non_negative(spec, "replicas", "spec")
+    sel = spec.get("selector") or ((spec.get("template") or {}).get("metadata") or {}).get("labels")
+    if not sel:
+        errs.append(required("spec.selector", ""))
+    return errs + validate_pod_template(spec.get("template"), "spec.template")
+
+
+CREATE.update({
+    ("apps", "Deployment"): validate_deployment,
+    ("apps", "ReplicaSet"): validate_replicated,
+    ("apps", "StatefulSet"): validate_stateful_set,
+    ("apps", "DaemonSet"): validate_daemon_set,
+    ("batch", "Job"): validate_job,
+    ("batch", "CronJob"): validate_cron_job,
+    ("", "ReplicationController"): validate_rc,
+})
+UPDATE.update({
+    ("apps", "Deployment"): _update_with_selector(validate_deployment),
+    ("apps", "ReplicaSet"): _update_with_selector(validate_replicated),
+    ("apps", "StatefulSet"): _update_with_selector(validate_stateful_set),
+    ("apps", "DaemonSet"): _update_with_selector(validate_daemon_set),
+    ("batch", "Job"): validate_job_update,
+})
