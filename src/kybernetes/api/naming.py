@@ -1,4 +1,8 @@
-"""Which name rule each resource uses (upstream's ValidateNameFunc per registry)."""
+"""Which name rule each resource uses (upstream's ValidateNameFunc per registry).
+
+Every rule is `fn(name, prefix) -> list[str]`: the messages for an invalid name, empty
+when valid. With `prefix=True` the value is a generateName, which may end in '-'.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,13 @@ from collections.abc import Callable
 
 from .validation.meta import is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_path_segment_name
 
-NameValidator = Callable[[str], list[str]]
+NameValidator = Callable[[str, bool], list[str]]
 
 LABEL_NAMES = {("", "namespaces")}
 DNS1035_NAMES = {("", "services")}
 PATH_SEGMENT_NAMES = {("rbac.authorization.k8s.io", p) for p in ("roles", "clusterroles", "rolebindings",
                                                                    "clusterrolebindings")}
+PATH_SEGMENT_NAMES |= {("certificates.k8s.io", "certificatesigningrequests")}
 
 
 def name_validator(group: str, plural: str) -> NameValidator:
