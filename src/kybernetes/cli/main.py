@@ -61,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="revisions kept by compaction for watches to resume from (default 10000)")
     server.add_argument("--watch-cache-history", type=int, default=20000,
                         help="events per resource kept for watches to resume from (default 20000)")
+    cm = sub.add_parser(
+        "controller-manager",
+        help="run the controllers (namespace, garbage collector, ...) against a cluster",
+        description="Run the controller manager as a client of the API server named in a kubeconfig.",
+    )
+    cm.add_argument("--kubeconfig", type=Path, required=True, help="kubeconfig of the cluster to manage")
+    cm.add_argument("--controllers", default="", help="comma-separated controllers to run (default: all)")
     return parser
 
 
@@ -80,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         from .server import run_server
 
         return _run(run_server(args))
+    if args.command == "controller-manager":
+        from .components import run_controller_manager_command
+
+        return _run(run_controller_manager_command(args))
     parser.error(f"unknown command {args.command}")
     return 2
 

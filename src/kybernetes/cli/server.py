@@ -10,6 +10,8 @@ from pathlib import Path
 from ..apiserver.certs import ClusterPKI
 from ..apiserver.kubeconfig import write_kubeconfig
 from ..apiserver.server import APIServer, ServerConfig
+from ..client.rest import RESTClient
+from ..controllers.manager import run_controller_manager
 from ..storage.sqlite import SQLiteStorage
 
 log = logging.getLogger("kybernetes.server")
@@ -48,6 +50,8 @@ def run_server(args):
         kubeconfig = (args.write_kubeconfig or data_dir / "kubeconfig.yaml").expanduser()
         write_kubeconfig(kubeconfig, f"https://{host}:{server.bound_port}", pki)
         compactor = asyncio.create_task(storage.run_compactor(stop, args.compact_interval, args.compact_retain))
+        client = RESTClient.from_kubeconfig(kubeconfig, "kyb-controller-manager")
+        controllers = asyncio.create_task(run_controller_manager(client, stop))
         print(f"kybernetes API server listening on https://{host}:{server.bound_port}", flush=True)
         print(f"kubeconfig written to {kubeconfig}", flush=True)
         print(f"  export KUBECONFIG={kubeconfig}; kubectl get nodes", flush=True)
@@ -56,6 +60,8 @@ def run_server(args):
         finally:
             print("shutting down", flush=True)
             compactor.cancel()
+            await asyncio.wait_for(asyncio.gather(controllers, return_exceptions=True), 10)
+            await client.close()
             await server.stop()
             await storage.close()
         return 0

@@ -1,0 +1,21 @@
+"""Components run alone against a kubeconfig: `kyb controller-manager`, ..."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+def run_controller_manager_command(args):
+    from ..client.rest import RESTClient
+    from ..controllers.manager import run_controller_manager
+
+    async def run(stop: asyncio.Event) -> int:
+        client = RESTClient.from_kubeconfig(args.kubeconfig, "kyb-controller-manager")
+        enabled = [c.strip() for c in args.controllers.split(",") if c.strip()] or None
+        try:
+            await run_controller_manager(client, stop, enabled)
+        finally:
+            await client.close()
+        return 0
+
+    return run
