@@ -152,3 +152,99 @@ def for_kind(group: str, version: str, kind: str) -> Node | None:
 def for_openapi(raw: dict, defs: dict[str, dict] | None = None) -> Node:
     """Wrap a schema dict (a CRD's structural schema, or a test's) as a Node."""
     return Node(raw, (defs or definitions()).get)
+
+
+# --- strict decoding: duplicate and unknown fields ----------------------------------------------
+# Paths are spelled the way upstream's strict JSON decoder (sigs.k8s.io/json) names them:
+# object keys joined with ".", list positions as "[i]", no leading dot: `spec.containers[0].image`.
+
+
+class _Pairs(list):
+    """An object's (key, value) pairs in document order, duplicates kept."""
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def find_duplicate_fields(raw: bytes | str) -> list[str]:
+    """Paths of keys repeated within one JSON object, in document order.
+
+    Returns [] when `raw` is not valid JSON (YAML bodies, malformed input): parse errors
+    are reported elsewhere."""
+    try:
+        doc = json.loads(raw, object_pairs_hook=_Pairs)
+    except (ValueError, TypeError, RecursionError):
+        return []
+    out: list[str] = []
+    stack: list[tuple[str, object]] = [("", doc)]
+    # explicit stack (reversed pushes) keeps document order without deep recursion
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, _Pairs):
+            seen: set[str] = set()
+            todo = []
+            for key, child in value:
+                child_path = _join(path, key)
+                if key in seen:
+                    todo.append((child_path, _DUP))
+                seen.add(key)
+                todo.append((child_path, child))
+            stack.extend(reversed(todo))
+        elif value is _DUP:
+            out.append(path)
+        elif isinstance(value, list):
+            stack.extend(reversed([(f"{path}[{i}]", item) for i, item in enumerate(value)]))
+    return out
+
+
+_DUP = object()
+_ALWAYS_KNOWN = ("apiVersion", "kind", "metadata")
+
+
+def prune_unknown(group: str, version: str, kind: str, obj: dict) -> list[str]:
+    """Drop, in place, the fields the built-in kind's schema does not know; return their paths.
+
+    Maps, int-or-string values, preserve-unknown-fields and untyped (`{}`) schemas accept
+    anything. A kind without a built-in schema is left untouched and yields []."""
+    root = for_kind(group, version, kind)
+    if root is None or not isinstance(obj, dict) or not root.raw:
+        return []
+    out: list[str] = []
+    _prune_object(root, obj, "", out, top=True)
+    return out
+
+
+def prune_with_schema(node: Node, value, path: str = "") -> list[str]:
+    """`prune_unknown` for any schema Node (e.g. an embedded object or a test schema)."""
+    out: list[str] = []
+    _prune_value(node, value, path, out)
+    return out
+
+
+def _prune_value(node: Node | None, value, path: str, out: list[str]) -> None:
+    if node is None or node.preserve_unknown or node.int_or_string:
+        return
+    if isinstance(value, dict):
+        if node.type == "object":
+            _prune_object(node, value, path, out)
+    elif isinstance(value, list):
+        if node.type == "array":
+            items = node.items()
+            if items is not None:
+                for i, item in enumerate(value):
+                    _prune_value(items, item, f"{path}[{i}]", out)
+
+
+def _prune_object(node: Node, obj: dict, path: str, out: list[str], top: bool = False) -> None:
+    strict = node.knows_fields()
+    props = node.properties
+    for key in list(obj):
+        child_path = _join(path, key)
+        if strict and key not in props:
+            if top and key in _ALWAYS_KNOWN:
+                continue
+            del obj[key]
+            out.append(child_path)
+            continue
+        _prune_value(node.field(key), obj[key], child_path, out)
