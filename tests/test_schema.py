@@ -95,7 +95,7 @@ def test_special_types():
     c = spec.field("containers").items()
     limits = c.field("resources").field("limits")
     assert limits.is_map()
-    assert limits.field("cpu").raw.get("format") == "quantity"
+    assert limits.field("cpu").raw.get("format") == "quantity" and not limits.field("cpu").int_or_string
     svc_port = schema.for_kind("", "v1", "Service").field("spec").field("ports").items()
     assert svc_port.field("targetPort").int_or_string
     rolling = schema.for_kind("apps", "v1", "Deployment").field("spec").field("strategy").field("rollingUpdate")

@@ -103,6 +103,63 @@ KINDS = [
     ("meta", "v1", "Status", "V1Status"),
 ]
 
+KIND_DESCRIPTIONS = {
+    "Namespace": "Namespace provides a scope for names.",
+    "Pod": "Pod is a collection of containers that can run on a host.",
+    "Service": "Service is a named abstraction of software service (for example, mysql) consisting of local port "
+               "that the proxy listens on, and the selector that determines which pods will answer requests.",
+    "Endpoints": "Endpoints is a collection of endpoints that implement the actual service.",
+    "ConfigMap": "ConfigMap holds configuration data for pods to consume.",
+    "Secret": "Secret holds secret data of a certain type.",
+    "ServiceAccount": "ServiceAccount binds together a name, a principal that can be authenticated and authorized, "
+                      "and a set of secrets.",
+    "Node": "Node is a worker node in Kubernetes.",
+    "Event": "Event is a report of an event somewhere in the cluster.",
+    "LimitRange": "LimitRange sets resource usage limits for each kind of resource in a Namespace.",
+    "ResourceQuota": "ResourceQuota sets aggregate quota restrictions enforced per namespace.",
+    "PersistentVolume": "PersistentVolume (PV) is a storage resource provisioned by an administrator.",
+    "PersistentVolumeClaim": "PersistentVolumeClaim is a user's request for and claim to a persistent volume.",
+    "ReplicationController": "ReplicationController represents the configuration of a replication controller.",
+    "PodTemplate": "PodTemplate describes a template for creating copies of a predefined pod.",
+    "Binding": "Binding ties one object to another; for example, a pod is bound to a node by a scheduler.",
+    "ComponentStatus": "ComponentStatus (and ComponentStatusList) holds the cluster validation info.",
+    "Deployment": "Deployment enables declarative updates for Pods and ReplicaSets.",
+    "ReplicaSet": "ReplicaSet ensures that a specified number of pod replicas are running at any given time.",
+    "StatefulSet": "StatefulSet represents a set of pods with consistent identities.",
+    "DaemonSet": "DaemonSet represents the configuration of a daemon set.",
+    "ControllerRevision": "ControllerRevision implements an immutable snapshot of state data.",
+    "Job": "Job represents the configuration of a single job.",
+    "CronJob": "CronJob represents the configuration of a single cron job.",
+    "HorizontalPodAutoscaler": "HorizontalPodAutoscaler is the configuration for a horizontal pod autoscaler.",
+    "Scale": "Scale represents a scaling request for a resource.",
+    "Lease": "Lease defines a lease concept.",
+    "EndpointSlice": "EndpointSlice represents a subset of the endpoints that implement a service.",
+    "Ingress": "Ingress is a collection of rules that allow inbound connections to reach the endpoints defined "
+               "by a backend.",
+    "IngressClass": "IngressClass represents the class of the Ingress, referenced by the Ingress Spec.",
+    "NetworkPolicy": "NetworkPolicy describes what network traffic is allowed for a set of Pods.",
+    "PodDisruptionBudget": "PodDisruptionBudget is an object to define the max disruption that can be caused to "
+                           "a collection of pods.",
+    "Eviction": "Eviction evicts a pod from its node subject to certain policies and safety constraints.",
+    "Role": "Role is a namespaced, logical grouping of PolicyRules that can be referenced as a unit by a RoleBinding.",
+    "ClusterRole": "ClusterRole is a cluster level, logical grouping of PolicyRules that can be referenced as a "
+                   "unit by a RoleBinding or ClusterRoleBinding.",
+    "RoleBinding": "RoleBinding references a role, but does not contain it.",
+    "ClusterRoleBinding": "ClusterRoleBinding references a ClusterRole, but not contain it.",
+    "StorageClass": "StorageClass describes the parameters for a class of storage for which PersistentVolumes can "
+                    "be dynamically provisioned.",
+    "PriorityClass": "PriorityClass defines mapping from a priority class name to the priority integer value.",
+    "CustomResourceDefinition": "CustomResourceDefinition represents a resource that should be exposed on the API "
+                                "server.",
+    "TokenReview": "TokenReview attempts to authenticate a token to a known user.",
+    "SelfSubjectAccessReview": "SelfSubjectAccessReview checks whether or the current user can perform an action.",
+    "SubjectAccessReview": "SubjectAccessReview checks whether or not a user or group can perform an action.",
+    "SelfSubjectRulesReview": "SelfSubjectRulesReview enumerates the set of actions the current user can perform "
+                              "within a namespace.",
+    "DeleteOptions": "DeleteOptions may be provided when deleting an API object.",
+    "Status": "Status is a return value for calls that don't return other objects.",
+}
+
 # GVKs published for meta kinds (DeleteOptions is accepted in every group upstream; core entry suffices here)
 META_GVK = {"DeleteOptions": ("", "v1"), "Status": ("", "v1")}
 
@@ -362,7 +419,7 @@ SPECIAL_DEFS = {
     QUANTITY: {
         "description": "Quantity is a fixed-point representation of a number, serialized as a string "
                        "(e.g. \"100m\", \"1Gi\") or a number.",
-        "x-kubernetes-int-or-string": True,
+        "oneOf": [{"type": "string"}, {"type": "number"}],
         "format": "quantity",
     },
     INT_OR_STRING: {
@@ -494,7 +551,7 @@ class Generator:
             gvk[key] = name
             entry = {"group": group, "version": version, "kind": kind}
             self.defs[name].setdefault("x-kubernetes-group-version-kind", []).append(entry)
-            self.defs[name]["description"] = f"{kind} ({group or 'core'}/{version})."
+            self.defs[name]["description"] = KIND_DESCRIPTIONS.get(kind, kind)
         missing = [c for c in EXTENSIONS if c not in self.names]
         if missing:
             print(f"note: extension entries for unreached classes: {missing}", file=sys.stderr)
