@@ -296,3 +296,19 @@ def test_apply_validation_and_status_ignored():
     assert "status" not in obj
     assert entry(obj, "m")["time"] == T0
     assert mf.apply(None, deploy(replicas=1), "m", "apps/v1", DEPLOY, False)["metadata"]["managedFields"][0]["time"]
+
+
+def test_update_records_created_maps():
+    obj = deploy(replicas=1)
+    obj["metadata"]["labels"] = {"app": "web"}
+    mf.update_managed_fields(None, obj, "kubectl-create", "apps/v1", "Update", DEPLOY, now=T0)
+    assert entry(obj, "kubectl-create")["fieldsV1"]["f:metadata"] == {"f:labels": {".": {}, "f:app": {}}}
+    new = copy.deepcopy(obj)
+    new["metadata"]["labels"]["tier"] = "fe"
+    mf.update_managed_fields(obj, new, "kubectl-label", "apps/v1", "Update", DEPLOY, now=T1)
+    assert entry(new, "kubectl-label")["fieldsV1"] == {"f:metadata": {"f:labels": {"f:tier": {}}}}
+    # managedFields sent by the client replace the live ones when they differ
+    custom = copy.deepcopy(new)
+    custom["metadata"]["managedFields"] = [e for e in new["metadata"]["managedFields"] if e["manager"] == "kubectl-label"]
+    mf.update_managed_fields(new, custom, "x", "apps/v1", "Update", DEPLOY, now=T2)
+    assert managers(custom) == [("kubectl-label", "Update")]

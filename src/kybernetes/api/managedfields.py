@@ -84,8 +84,12 @@ def _declared(node, key: str) -> bool:
     return node is not None and key in node.properties
 
 
-def _walk(value: Any, node, path: Path, out: dict[Path, Any]) -> None:
-    """Collect member paths of `value` (found at `path`) into `out`, mapped to their values."""
+def _walk(value: Any, node, path: Path, out: dict[Path, Any], maps: bool = False) -> None:
+    """Collect member paths of `value` (found at `path`) into `out`, mapped to their values.
+
+    With `maps`, a map field (labels, annotations, ...) is itself a member too: upstream's
+    Update operations record such a map as `.` when the write created it.
+    """
     if isinstance(value, dict):
         if node is not None and node.map_type == "atomic" and path:
             out[path] = value
@@ -93,8 +97,10 @@ def _walk(value: Any, node, path: Path, out: dict[Path, Any]) -> None:
         for key, child in value.items():
             child_node = node.field(key) if node is not None else None
             child_path = path + ("f:" + key,)
-            _walk(child, child_node, child_path, out)
+            _walk(child, child_node, child_path, out, maps)
             if child is None or child == {} or not _declared(node, key):
+                out[child_path] = child
+            elif maps and isinstance(child, dict) and child_node is not None and child_node.is_map():
                 out[child_path] = child
     elif isinstance(value, list):
         list_type = node.list_type if node is not None else "atomic"
@@ -105,7 +111,7 @@ def _walk(value: Any, node, path: Path, out: dict[Path, Any]) -> None:
         for item in value:
             item_path = path + (_item_element(item, node),)
             if isinstance(item, dict) and item_path[-1].startswith("k:"):
-                _walk(item, item_node, item_path, out)
+                _walk(item, item_node, item_path, out, maps)
             out[item_path] = item
     elif path:
         out[path] = value
@@ -121,10 +127,10 @@ def _counted(path: Path, subresource: str) -> bool:
     return is_status if subresource == "status" else not is_status
 
 
-def _values_of(obj: dict | None, schema, subresource: str = "") -> dict[Path, Any]:
+def _values_of(obj: dict | None, schema, subresource: str = "", maps: bool = False) -> dict[Path, Any]:
     out: dict[Path, Any] = {}
     if obj:
-        _walk(obj, schema, (), out)
+        _walk(obj, schema, (), out, maps)
     return {p: v for p, v in out.items() if _counted(p, subresource)}
 
 
@@ -313,8 +319,8 @@ def update_managed_fields(old: dict | None, new: dict, manager: str, api_version
     else:
         managers = _decode(old_entries)
 
-    old_values = _values_of(_strip_managed(old) if old else None, schema, subresource)
-    new_values = _values_of(_strip_managed(new), schema, subresource)
+    old_values = _values_of(_strip_managed(old) if old else None, schema, subresource, maps=True)
+    new_values = _values_of(_strip_managed(new), schema, subresource, maps=True)
     added, removed, modified = _compare(old_values, new_values)
     taken = added | modified
 
