@@ -77,6 +77,10 @@ def default_pod_spec(spec: dict) -> None:
     for field in ("initContainers", "containers", "ephemeralContainers"):
         for c in spec.get(field) or ():
             _container(c)
+            if spec.get("hostNetwork") and isinstance(c, dict):
+                for p in c.get("ports") or ():
+                    if isinstance(p, dict) and not p.get("hostPort"):
+                        p["hostPort"] = p.get("containerPort")
     for v in spec.get("volumes") or ():
         _volume(v)
     if spec.get("serviceAccount") and not spec.get("serviceAccountName"):

@@ -22,6 +22,13 @@ def service(obj: dict) -> None:
     spec.setdefault("sessionAffinity", "None")
     if spec["type"] != "ExternalName":
         spec.setdefault("internalTrafficPolicy", "Cluster")
+        headless_without_selector = spec.get("clusterIP") == "None" and not spec.get("selector")
+        spec.setdefault("ipFamilyPolicy", "RequireDualStack" if headless_without_selector else "SingleStack")
+        if not spec.get("ipFamilies"):
+            ip = spec.get("clusterIP") or ""
+            spec["ipFamilies"] = ["IPv6" if ":" in ip else "IPv4"]
+    if spec["type"] == "LoadBalancer":
+        spec.setdefault("allocateLoadBalancerNodePorts", True)
     if spec["type"] in ("NodePort", "LoadBalancer"):
         spec.setdefault("externalTrafficPolicy", "Cluster")
     if spec.get("sessionAffinity") == "ClientIP":
@@ -111,10 +118,14 @@ def job(obj: dict) -> None:
     if spec.get("completions") is None and spec.get("parallelism") is None:
         spec["completions"] = 1
     spec.setdefault("parallelism", 1)
-    spec.setdefault("backoffLimit", 6)
+    spec.setdefault("backoffLimit", 2147483647 if spec.get("backoffLimitPerIndex") is not None else 6)
     spec.setdefault("completionMode", "NonIndexed")
     spec.setdefault("suspend", False)
-    spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+    spec.setdefault("podReplacementPolicy", "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed")
+    for rule in (spec.get("podFailurePolicy") or {}).get("rules") or ():
+        for pattern in rule.get("onPodConditions") or () if isinstance(rule, dict) else ():
+            if isinstance(pattern, dict):
+                pattern.setdefault("status", "True")
     default_pod_template(spec.get("template"))
 
 
@@ -155,6 +166,7 @@ def network_policy(obj: dict) -> None:
     spec = _spec(obj)
     if not spec.get("policyTypes"):
         spec["policyTypes"] = ["Ingress"] + (["Egress"] if spec.get("egress") else [])
+    network_policy_ports(obj)
 
 
 def priority_class(obj: dict) -> None:
@@ -172,6 +184,86 @@ def _ports_tcp(ports) -> None:
             p.setdefault("protocol", "TCP")
 
 
+def network_policy_ports(obj: dict) -> None:
+    spec = _spec(obj)
+    for direction in ("ingress", "egress"):
+        for rule in spec.get(direction) or ():
+            if isinstance(rule, dict):
+                _ports_tcp(rule.get("ports"))
+
+
+def limit_range(obj: dict) -> None:
+    for item in _spec(obj).get("limits") or ():
+        if not isinstance(item, dict) or item.get("type") != "Container":
+            continue
+        default = item.setdefault("default", {})
+        request = item.setdefault("defaultRequest", {})
+        for name, value in (item.get("max") or {}).items():
+            default.setdefault(name, value)
+        for name, value in default.items():
+            request.setdefault(name, value)
+        for name, value in (item.get("min") or {}).items():
+            request.setdefault(name, value)
+        if not default:
+            item.pop("default")
+        if not request:
+            item.pop("defaultRequest")
+
+
+def node(obj: dict) -> None:
+    status = obj.get("status")
+    if isinstance(status, dict) and status.get("capacity") and not status.get("allocatable"):
+        status["allocatable"] = dict(status["capacity"])
+
+
+def role_binding(obj: dict) -> None:
+    for subject in obj.get("subjects") or ():
+        if not isinstance(subject, dict) or subject.get("apiGroup"):
+            continue
+        if subject.get("kind") in ("User", "Group"):
+            subject["apiGroup"] = "rbac.authorization.k8s.io"
+        elif subject.get("kind") == "ServiceAccount":
+            subject["apiGroup"] = ""
+
+
+def csi_driver(obj: dict) -> None:
+    spec = _spec(obj)
+    spec.setdefault("attachRequired", True)
+    spec.setdefault("podInfoOnMount", False)
+    spec.setdefault("storageCapacity", False)
+    spec.setdefault("fsGroupPolicy", "ReadWriteOnceWithFSType")
+    spec.setdefault("volumeLifecycleModes", ["Persistent"])
+    spec.setdefault("requiresRepublish", False)
+    spec.setdefault("seLinuxMount", False)
+
+
+def _webhooks(obj: dict, mutating: bool) -> None:
+    for hook in obj.get("webhooks") or ():
+        if not isinstance(hook, dict):
+            continue
+        hook.setdefault("failurePolicy", "Fail")
+        hook.setdefault("matchPolicy", "Equivalent")
+        hook.setdefault("namespaceSelector", {})
+        hook.setdefault("objectSelector", {})
+        hook.setdefault("timeoutSeconds", 10)
+        if mutating:
+            hook.setdefault("reinvocationPolicy", "Never")
+        for rule in hook.get("rules") or ():
+            if isinstance(rule, dict):
+                rule.setdefault("scope", "*")
+        service = (hook.get("clientConfig") or {}).get("service")
+        if isinstance(service, dict):
+            service.setdefault("port", 443)
+
+
+def mutating_webhooks(obj: dict) -> None:
+    _webhooks(obj, True)
+
+
+def validating_webhooks(obj: dict) -> None:
+    _webhooks(obj, False)
+
+
 def endpoints(obj: dict) -> None:
     for subset in obj.get("subsets") or ():
         if isinstance(subset, dict):
@@ -180,6 +272,9 @@ def endpoints(obj: dict) -> None:
 
 def endpoint_slice(obj: dict) -> None:
     _ports_tcp(obj.get("ports"))
+    for p in obj.get("ports") or ():
+        if isinstance(p, dict):
+            p.setdefault("name", "")
 
 
 def namespace(obj: dict) -> None:
@@ -188,6 +283,30 @@ def namespace(obj: dict) -> None:
 
 def hpa(obj: dict) -> None:
     _spec(obj).setdefault("minReplicas", 1)
+
+
+def _scaling_rules(rules, defaults: dict) -> dict:
+    rules = dict(rules) if isinstance(rules, dict) else {}
+    for key, value in defaults.items():
+        if rules.get(key) is None:
+            rules[key] = value
+    return rules
+
+
+def hpa_v2(obj: dict) -> None:
+    spec = _spec(obj)
+    spec.setdefault("minReplicas", 1)
+    if not spec.get("metrics"):
+        spec["metrics"] = [{"type": "Resource", "resource": {
+            "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]
+    behavior = spec.get("behavior")
+    if isinstance(behavior, dict):
+        behavior["scaleUp"] = _scaling_rules(behavior.get("scaleUp"), {
+            "stabilizationWindowSeconds": 0, "selectPolicy": "Max",
+            "policies": [{"type": "Pods", "value": 4, "periodSeconds": 15},
+                         {"type": "Percent", "value": 100, "periodSeconds": 15}]})
+        behavior["scaleDown"] = _scaling_rules(behavior.get("scaleDown"), {
+            "selectPolicy": "Max", "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]})
 
 
 DEFAULTERS = {
@@ -210,4 +329,16 @@ DEFAULTERS = {
     ("storage.k8s.io", "StorageClass"): storage_class,
     ("discovery.k8s.io", "EndpointSlice"): endpoint_slice,
     ("autoscaling", "HorizontalPodAutoscaler"): hpa,
+    ("", "LimitRange"): limit_range,
+    ("", "Node"): node,
+    ("rbac.authorization.k8s.io", "RoleBinding"): role_binding,
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): role_binding,
+    ("storage.k8s.io", "CSIDriver"): csi_driver,
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): mutating_webhooks,
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): validating_webhooks,
+}
+
+# version-specific defaulters, consulted before DEFAULTERS
+VERSIONED = {
+    ("autoscaling", "v2", "HorizontalPodAutoscaler"): hpa_v2,
 }

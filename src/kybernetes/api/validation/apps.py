@@ -19,8 +19,20 @@ def _non_negative(spec: dict, field: str, path: str) -> list[FieldError]:
     return []
 
 
-def _go_map(labels: dict) -> str:
-    return "map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items())) + "}"
+class GoValue:
+    """A value upstream prints with %#v (no quotes around it)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    __repr__ = __str__
+
+
+def _go_map(labels: dict) -> GoValue:
+    return GoValue("map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items())) + "}")
 
 
 def _selector_and_template(spec: dict, selector_required: bool = True) -> list[FieldError]:

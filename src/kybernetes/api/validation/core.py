@@ -15,6 +15,7 @@ DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
 CONFIG_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+ENV_NAME = re.compile(r"[\x20-\x3c\x3e-\x7e]+")
 VOLUME_SOURCES = ("hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret", "nfs",
                   "iscsi", "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder", "cephfs", "flocker",
                   "downwardAPI", "fc", "azureFile", "configMap", "vsphereVolume", "quobyte", "azureDisk",
@@ -45,7 +46,7 @@ def _resources(res: dict | None, path: str) -> list[FieldError]:
                 errs.append(invalid(f"{path}.{section}[{name}]", value, "must be greater than or equal to 0"))
     for (section, name), req in parsed.items():
         if section == "requests" and ("limits", name) in parsed and req > parsed[("limits", name)]:
-            errs.append(invalid(f"{path}.requests", value_of(res, name),
+            errs.append(invalid(f"{path}.requests", str(value_of(res, name)),
                                 f"must be less than or equal to {name} limit of {res['limits'][name]}"))
     return errs
 
@@ -82,8 +83,16 @@ def _container(c, path: str, volumes: set[str]) -> list[FieldError]:
             seen_ports.add(p["name"])
     env_names = set()
     for i, e in enumerate(c.get("env") or ()):
+        if not isinstance(e, dict):
+            errs.append(invalid(f"{path}.env[{i}]", e, "must be an object"))
+            continue
         if not e.get("name"):
             errs.append(required(f"{path}.env[{i}].name", ""))
+        elif not ENV_NAME.fullmatch(str(e["name"])):
+            errs.append(invalid(f"{path}.env[{i}].name", e["name"], "a valid environment variable name must "
+                                "consist only of printable ASCII characters other than '='"))
+        if e.get("value") is not None and e.get("valueFrom") is not None:
+            errs.append(invalid(f"{path}.env[{i}].valueFrom", "", "may not be specified when `value` is not empty"))
         env_names.add(e.get("name"))
     mounts = set()
     for i, m in enumerate(c.get("volumeMounts") or ()):
@@ -136,10 +145,13 @@ def validate_pod_spec(spec, path: str) -> list[FieldError]:
         errs.append(not_supported(f"{path}.restartPolicy", spec["restartPolicy"], RESTART_POLICIES))
     if spec.get("dnsPolicy") and spec["dnsPolicy"] not in DNS_POLICIES:
         errs.append(not_supported(f"{path}.dnsPolicy", spec["dnsPolicy"], DNS_POLICIES))
-    for f in ("terminationGracePeriodSeconds", "activeDeadlineSeconds"):
-        v = spec.get(f)
-        if v is not None and (not isinstance(v, int) or v < (1 if f == "activeDeadlineSeconds" else 0)):
-            errs.append(invalid(f"{path}.{f}", v, "must be greater than or equal to 0"))
+    grace = spec.get("terminationGracePeriodSeconds")
+    if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool) or grace < 0):
+        errs.append(invalid(f"{path}.terminationGracePeriodSeconds", grace, "must be greater than or equal to 0"))
+    deadline = spec.get("activeDeadlineSeconds")
+    if deadline is not None and (not isinstance(deadline, int) or isinstance(deadline, bool)
+                                 or not 1 <= deadline <= 2147483647):
+        errs.append(invalid(f"{path}.activeDeadlineSeconds", deadline, "must be between 1 and 2147483647, inclusive"))
     errs += validate_labels(spec.get("nodeSelector"), f"{path}.nodeSelector")
     if spec.get("hostname"):
         errs += [invalid(f"{path}.hostname", spec["hostname"], m) for m in is_dns1123_label(spec["hostname"])]
