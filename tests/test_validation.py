@@ -349,7 +349,29 @@ def test_apps_selector_immutable(kind):
     new = deployment(labels={"app": "web", "v": "2"}, selector={"matchLabels": {"app": "web", "v": "2"}})
     new["kind"] = kind
     msgs = messages(validation.validate_update("apps", kind, new, old))
-    assert any(m.startswith("spec.selector: Invalid value") and m.endswith("field is immutable") for m in msgs)
+    if kind == "StatefulSet":
+        assert msgs == ["spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', "
+                        "'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' "
+                        "are forbidden"]
+    else:
+        assert any(m.startswith("spec.selector: Invalid value") and m.endswith("field is immutable") for m in msgs)
+
+
+def test_stateful_set_template_and_replicas_may_change():
+    old = deployment()
+    new = copy.deepcopy(old)
+    new["spec"]["replicas"] = 5
+    new["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:2"
+    assert validation.validate_update("apps", "StatefulSet", new, old) == []
+
+
+def test_job_template_immutable_unless_suspended():
+    old = job()
+    new = copy.deepcopy(old)
+    new["spec"]["template"]["spec"]["containers"][0]["image"] = "busybox:2"
+    assert [e.field for e in validation.validate_update("batch", "Job", new, old)] == ["spec.template"]
+    old["spec"]["suspend"] = True
+    assert validation.validate_update("batch", "Job", new, old) == []
 
 
 def job(**spec) -> dict:
@@ -424,3 +446,92 @@ def test_invalid_quantity(text):
     assert not is_valid_quantity(text)
     with pytest.raises(ValueError):
         parse_quantity(text)
+
+
+# --- other kinds -------------------------------------------------------------------------------------------------
+RBAC = "rbac.authorization.k8s.io"
+
+
+def test_role_rules():
+    role = {"rules": [{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]},
+                      {"apiGroups": [""], "resources": ["pods"]},
+                      {"verbs": ["get"], "resources": ["pods"]},
+                      {"verbs": ["get"], "nonResourceURLs": ["/healthz"]}]}
+    msgs = messages(validation.validate(RBAC, "Role", role))
+    assert msgs == [
+        "rules[1].verbs: Required value: verbs must contain at least one value",
+        "rules[2].apiGroups: Required value: resource rules must supply at least one api group",
+        'rules[3].nonResourceURLs: Invalid value: ["/healthz"]: namespaced rules cannot apply to non-resource URLs',
+    ]
+    assert validation.validate(RBAC, "ClusterRole", {"rules": role["rules"][3:]}) == []
+
+
+def test_role_binding():
+    binding = {"roleRef": {"apiGroup": RBAC, "kind": "Role", "name": "r"},
+               "subjects": [{"kind": "User", "apiGroup": RBAC, "name": "alice"},
+                            {"kind": "ServiceAccount", "name": "default", "namespace": "d"}]}
+    assert validation.validate(RBAC, "RoleBinding", binding) == []
+    msgs = messages(validation.validate(RBAC, "ClusterRoleBinding", dict(binding, subjects=[
+        {"kind": "ServiceAccount", "name": "x"}, {"kind": "Robot", "name": "r"}])))
+    assert msgs == ['roleRef.kind: Unsupported value: "Role": supported values: "ClusterRole"',
+                    "subjects[0].namespace: Required value",
+                    'subjects[1].kind: Unsupported value: "Robot": supported values: "ServiceAccount", "User", '
+                    '"Group"']
+    changed = dict(binding, roleRef={"apiGroup": RBAC, "kind": "ClusterRole", "name": "view"})
+    assert [e.detail for e in validation.validate_update(RBAC, "RoleBinding", changed, binding)] == [
+        "cannot change roleRef"]
+
+
+def test_priority_class():
+    pc = {"metadata": {"name": "high"}, "value": 1000}
+    assert validation.validate("scheduling.k8s.io", "PriorityClass", pc) == []
+    msgs = messages(validation.validate_update("scheduling.k8s.io", "PriorityClass", dict(pc, value=5), pc))
+    assert msgs == ["value: Forbidden: may not be changed in an update."]
+    too_high = {"metadata": {"name": "x"}, "value": 2_000_000_000}
+    assert messages(validation.validate("scheduling.k8s.io", "PriorityClass", too_high)) == [
+        "value: Forbidden: maximum allowed value of a user defined priority is 1000000000"]
+
+
+def test_hpa_and_pdb():
+    hpa = {"spec": {"scaleTargetRef": {"kind": "Deployment", "name": "d"}, "minReplicas": 0, "maxReplicas": 0}}
+    assert messages(validation.validate("autoscaling", "HorizontalPodAutoscaler", hpa)) == [
+        "spec.minReplicas: Invalid value: 0: must be greater than or equal to 1",
+        "spec.maxReplicas: Invalid value: 0: must be greater than 0"]
+    pdb = {"spec": {"minAvailable": 1, "maxUnavailable": "150%"}}
+    msgs = messages(validation.validate("policy", "PodDisruptionBudget", pdb))
+    assert any(m.endswith("minAvailable and maxUnavailable cannot be both set") for m in msgs)
+    assert 'spec.maxUnavailable: Invalid value: "150%": must not be greater than 100%' in msgs
+
+
+def test_storage_class_update_and_network_policy():
+    sc = {"provisioner": "a", "parameters": {"x": "1"}}
+    msgs = messages(validation.validate_update("storage.k8s.io", "StorageClass", dict(sc, parameters={}), sc))
+    assert msgs == ["parameters: Forbidden: updates to parameters are forbidden."]
+    assert messages(validation.validate("storage.k8s.io", "StorageClass", {})) == ["provisioner: Required value"]
+    np = {"spec": {"podSelector": {}, "policyTypes": ["Sideways"]}}
+    assert messages(validation.validate("networking.k8s.io", "NetworkPolicy", np)) == [
+        'spec.policyTypes[0]: Unsupported value: "Sideways": supported values: "Egress", "Ingress"']
+
+
+def test_ingress_paths():
+    backend = {"service": {"name": "web", "port": {"number": 80}}}
+    ing = {"spec": {"rules": [{"host": "*.example.com", "http": {"paths": [
+        {"path": "/", "pathType": "Prefix", "backend": backend},
+        {"path": "api", "pathType": "Exact", "backend": backend},
+        {"path": "/x", "backend": {"service": {"name": "web", "port": {}}}}]}}]}}
+    msgs = messages(validation.validate("networking.k8s.io", "Ingress", ing))
+    assert msgs == ['spec.rules[0].http.paths[1].path: Invalid value: "api": must be an absolute path',
+                    "spec.rules[0].http.paths[2].pathType: Required value: pathType must be specified",
+                    "spec.rules[0].http.paths[2].backend.service.port: Invalid value: {}: port name or number is "
+                    "required"]
+
+
+def test_namespace_and_quotas():
+    assert validation.validate("", "Namespace", {"spec": {"finalizers": ["kubernetes"]}}) == []
+    assert len(validation.validate("", "Namespace", {"spec": {"finalizers": ["custom"]}})) == 1
+    quota = {"spec": {"hard": {"pods": "10", "requests.cpu": "lots"}}}
+    assert [e.field for e in validation.validate("", "ResourceQuota", quota)] == ["spec.hard[requests.cpu]"]
+    lr = {"spec": {"limits": [{"type": "Node", "max": {"cpu": "1"}}]}}
+    assert messages(validation.validate("", "LimitRange", lr)) == [
+        'spec.limits[0].type: Unsupported value: "Node": supported values: "Container", "PersistentVolumeClaim", '
+        '"Pod"']

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import FieldError, invalid, not_supported, required
+from ..errors import FieldError, forbidden, invalid, not_supported, required
 from ..selectors import requirements_from_label_selector, selector_matches
 from . import CREATE, UPDATE
 from .core import validate_pod_template
@@ -80,7 +80,12 @@ def validate_deployment(obj: dict) -> list[FieldError]:
 
 
 def validate_daemon_set(obj: dict) -> list[FieldError]:
-    return _selector_and_template(_spec(obj))
+    errs = _selector_and_template(_spec(obj)) + _non_negative(_spec(obj), "minReadySeconds", "spec")
+    strategy = _spec(obj).get("updateStrategy") or {}
+    stype = strategy.get("type")
+    if stype is not None and stype not in ("OnDelete", "RollingUpdate"):
+        errs.append(not_supported("spec.updateStrategy.type", stype, ("OnDelete", "RollingUpdate")))
+    return errs
 
 
 def validate_stateful_set(obj: dict) -> list[FieldError]:
@@ -88,6 +93,24 @@ def validate_stateful_set(obj: dict) -> list[FieldError]:
     policy = _spec(obj).get("podManagementPolicy")
     if policy and policy not in ("OrderedReady", "Parallel"):
         errs.append(not_supported("spec.podManagementPolicy", policy, ("OrderedReady", "Parallel")))
+    stype = (_spec(obj).get("updateStrategy") or {}).get("type")
+    if stype is not None and stype not in ("OnDelete", "RollingUpdate"):
+        errs.append(not_supported("spec.updateStrategy.type", stype, ("OnDelete", "RollingUpdate")))
+    return errs
+
+
+STATEFUL_SET_MUTABLE = ("replicas", "ordinals", "template", "updateStrategy", "persistentVolumeClaimRetentionPolicy",
+                        "minReadySeconds")
+
+
+def validate_stateful_set_update(new: dict, old: dict) -> list[FieldError]:
+    errs = validate_stateful_set(new)
+    a = {k: v for k, v in _spec(new).items() if k not in STATEFUL_SET_MUTABLE}
+    b = {k: v for k, v in _spec(old).items() if k not in STATEFUL_SET_MUTABLE}
+    if a != b:
+        errs.append(forbidden("spec", "updates to statefulset spec for fields other than 'replicas', 'ordinals', "
+                                      "'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and "
+                                      "'minReadySeconds' are forbidden"))
     return errs
 
 
@@ -147,6 +170,10 @@ def validate_job_update(new: dict, old: dict) -> list[FieldError]:
     errs = validate_job(new) + _immutable_selector(new, old)
     if _spec(new).get("completions") != _spec(old).get("completions"):
         errs.append(invalid("spec.completions", _spec(new).get("completions"), "field is immutable"))
+    if _spec(new).get("template") != _spec(old).get("template") and not _spec(old).get("suspend"):
+        errs.append(invalid("spec.template", GoValue("core.PodTemplateSpec{...}"), "field is immutable"))
+    if _spec(new).get("completionMode") != _spec(old).get("completionMode"):
+        errs.append(invalid("spec.completionMode", _spec(new).get("completionMode"), "field is immutable"))
     return errs
 
 
@@ -175,7 +202,7 @@ CREATE.update({
 UPDATE.update({
     ("apps", "Deployment"): _update_with_selector(validate_deployment),
     ("apps", "ReplicaSet"): _update_with_selector(validate_replicated),
-    ("apps", "StatefulSet"): _update_with_selector(validate_stateful_set),
+    ("apps", "StatefulSet"): validate_stateful_set_update,
     ("apps", "DaemonSet"): _update_with_selector(validate_daemon_set),
     ("batch", "Job"): validate_job_update,
 })
