@@ -73,7 +73,7 @@ class CRDStrategy(Strategy):
     def validate_meta(self, obj: dict) -> list[FieldError]:
         from ..api.validation.meta import validate_object_meta
 
-        return validate_object_meta(obj["metadata"], False, lambda name: [])
+        return validate_object_meta(obj["metadata"], False, lambda name: [], kube_finalizers=False)
 
 
 class CustomResourceStrategy(Strategy):
@@ -103,7 +103,7 @@ class CustomResourceStrategy(Strategy):
     def validate_meta(self, obj: dict) -> list[FieldError]:
         from ..api.validation.meta import is_dns1123_subdomain, validate_object_meta
 
-        return validate_object_meta(obj["metadata"], self.rt.namespaced, is_dns1123_subdomain)
+        return validate_object_meta(obj["metadata"], self.rt.namespaced, is_dns1123_subdomain, kube_finalizers=False)
 
 
 class CustomResources:

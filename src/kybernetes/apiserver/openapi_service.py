@@ -33,8 +33,9 @@ def _v3(node):
         return [_v3(x) for x in node]
     if not isinstance(node, dict):
         return node
-    out = {k: _v3(v) for k, v in node.items() if k != "$ref"}
-    if "$ref" in node:
+    is_ref = isinstance(node.get("$ref"), str)
+    out = {k: _v3(v) for k, v in node.items() if not (is_ref and k == "$ref")}
+    if is_ref:
         ref = REF + node["$ref"].removeprefix(schema.REF_PREFIX)
         if len(out) == 0:
             return {"$ref": ref}

@@ -157,7 +157,8 @@ def validate_owner_references(refs, path: str) -> list[FieldError]:
     return errs
 
 
-def validate_finalizers(finalizers, path: str) -> list[FieldError]:
+def validate_finalizers(finalizers, path: str, kube: bool = True) -> list[FieldError]:
+    """Qualified names; built-in kinds also reject unqualified non-standard ones (CRDs and CRs do not)."""
     if not finalizers:
         return []
     if not isinstance(finalizers, list):
@@ -169,7 +170,7 @@ def validate_finalizers(finalizers, path: str) -> list[FieldError]:
             continue
         msgs = is_qualified_name(f)
         errs += [invalid(path, f, m) for m in msgs]
-        if not msgs and "/" not in f and f not in STANDARD_FINALIZERS:
+        if kube and not msgs and "/" not in f and f not in STANDARD_FINALIZERS:
             errs.append(invalid(path, f, "name is neither a standard finalizer name nor is it fully qualified"))
     if "orphan" in finalizers and "foregroundDeletion" in finalizers:
         errs.append(invalid(path, finalizers, "finalizer orphan and foregroundDeletion cannot be both set"))
@@ -192,7 +193,7 @@ def call_name_validator(fn, name: str, prefix: bool) -> list[str]:
     return list(fn(mask_trailing_dash(name) if prefix else name))
 
 
-def validate_object_meta(meta: dict, namespaced: bool, name_validator) -> list[FieldError]:
+def validate_object_meta(meta: dict, namespaced: bool, name_validator, kube_finalizers: bool = True) -> list[FieldError]:
     """Checks every write makes: name (or generateName), namespace, labels, annotations, owners."""
     errs: list[FieldError] = []
     if not isinstance(meta, dict):
@@ -221,7 +222,7 @@ def validate_object_meta(meta: dict, namespaced: bool, name_validator) -> list[F
     errs += validate_labels(meta.get("labels"), "metadata.labels")
     errs += validate_annotations(meta.get("annotations"), "metadata.annotations")
     errs += validate_owner_references(meta.get("ownerReferences"), "metadata.ownerReferences")
-    errs += validate_finalizers(meta.get("finalizers"), "metadata.finalizers")
+    errs += validate_finalizers(meta.get("finalizers"), "metadata.finalizers", kube_finalizers)
     return errs
 
 
