@@ -408,10 +408,26 @@ def test_cron_job_schedule_and_policy():
     assert validation.validate("batch", "CronJob", cron(schedule="@hourly")) == []
     msgs = messages(validation.validate("batch", "CronJob", cron(schedule="every minute",
                                                                     concurrencyPolicy="Sometimes")))
-    assert 'spec.schedule: Invalid value: "every minute": unparseable cron expression' in msgs[0]
+    assert msgs[0] == 'spec.schedule: Invalid value: "every minute": expected exactly 5 fields, found 2: ' \
+        '[every minute]'
     assert 'spec.concurrencyPolicy: Unsupported value: "Sometimes": supported values: "Allow", "Forbid", ' \
         '"Replace"' in msgs
     assert messages(validation.validate("batch", "CronJob", cron(schedule=None))) == ["spec.schedule: Required value"]
+    assert validation.validate("batch", "CronJob", cron(schedule="0 9-17/2 * JAN-jun mon,fri")) == []
+    assert messages(validation.validate("batch", "CronJob", cron(schedule="60 * * * *"))) == [
+        'spec.schedule: Invalid value: "60 * * * *": end of range (60) above maximum (59): 60']
+    assert messages(validation.validate("batch", "CronJob", cron(schedule="TZ=UTC 0 * * * *")))[0].endswith(
+        "cannot use TZ or CRON_TZ in schedule, use timeZone field instead")
+
+
+def test_pod_tolerations_may_only_be_added():
+    old = pod(tolerations=[{"key": "a", "operator": "Exists"}])
+    added = copy.deepcopy(old)
+    added["spec"]["tolerations"].append({"key": "b", "operator": "Exists"})
+    assert validation.validate_update("", "Pod", added, old) == []
+    removed = copy.deepcopy(old)
+    removed["spec"]["tolerations"] = []
+    assert [e.field for e in validation.validate_update("", "Pod", removed, old)] == ["spec"]
 
 
 # --- config maps and secrets ---------------------------------------------------------------------------

@@ -285,6 +285,12 @@ def hpa(obj: dict) -> None:
     _spec(obj).setdefault("minReplicas", 1)
 
 
+def custom_resource_definition(obj: dict) -> None:
+    from ..crd import default_crd
+
+    default_crd(obj)
+
+
 def _scaling_rules(rules, defaults: dict) -> dict:
     rules = dict(rules) if isinstance(rules, dict) else {}
     for key, value in defaults.items():
@@ -329,6 +335,7 @@ DEFAULTERS = {
     ("storage.k8s.io", "StorageClass"): storage_class,
     ("discovery.k8s.io", "EndpointSlice"): endpoint_slice,
     ("autoscaling", "HorizontalPodAutoscaler"): hpa,
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): custom_resource_definition,
     ("", "LimitRange"): limit_range,
     ("", "Node"): node,
     ("rbac.authorization.k8s.io", "RoleBinding"): role_binding,

@@ -130,16 +130,57 @@ def validate_job(obj: dict) -> list[FieldError]:
     return errs
 
 
-CRON_FIELD = re.compile(r"^(\*|\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*$")
 CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+CRON_BOUNDS = ((0, 59, {}), (0, 23, {}), (1, 31, {}),
+               (1, 12, {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug",
+                                                          "sep", "oct", "nov", "dec"))}),
+               (0, 6, {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}))
+
+
+def _cron_value(text: str, names: dict) -> int:
+    if text.lower() in names:
+        return names[text.lower()]
+    if not text.isdigit():
+        raise ValueError(f"failed to parse int from {text}: strconv.Atoi: parsing \"{text}\": invalid syntax")
+    return int(text)
+
+
+def _cron_field(field: str, low: int, high: int, names: dict) -> None:
+    for part in field.split(","):
+        rng, _, step = part.partition("/")
+        if step and (not step.isdigit() or int(step) == 0):
+            raise ValueError(f"step of range should be a positive number: {part}")
+        if rng in ("*", "?"):
+            continue
+        first, _, last = rng.partition("-")
+        start = _cron_value(first, names)
+        end = _cron_value(last, names) if last else start
+        if start < low:
+            raise ValueError(f"beginning of range ({start}) below minimum ({low}): {part}")
+        if end > high:
+            raise ValueError(f"end of range ({end}) above maximum ({high}): {part}")
+        if start > end:
+            raise ValueError(f"beginning of range ({start}) beyond end of range ({end}): {part}")
+
+
+def schedule_error(schedule: str) -> str | None:
+    """Why a standard cron schedule does not parse (robfig/cron's words), or None."""
+    text = schedule.strip()
+    if text.startswith("@"):
+        return None if text in CRON_MACROS or text.startswith("@every ") else f"unrecognized descriptor: {text}"
+    fields = text.split()
+    if len(fields) != 5:
+        return f"expected exactly 5 fields, found {len(fields)}: [{' '.join(fields)}]"
+    try:
+        for field, (low, high, names) in zip(fields, CRON_BOUNDS, strict=True):
+            _cron_field(field, low, high, names)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def valid_schedule(schedule: str) -> bool:
-    text = re.sub(r"^(CRON_)?TZ=\S+\s+", "", schedule.strip())
-    if text in CRON_MACROS:
-        return True
-    fields = text.split()
-    return len(fields) == 5 and all(CRON_FIELD.match(f) for f in fields)
+    return schedule_error(re.sub(r"^(CRON_)?TZ=\S+\s+", "", schedule.strip())) is None
 
 
 def validate_cron_job(obj: dict) -> list[FieldError]:
@@ -148,8 +189,11 @@ def validate_cron_job(obj: dict) -> list[FieldError]:
     schedule = spec.get("schedule")
     if not schedule:
         errs.append(required("spec.schedule", ""))
-    elif not valid_schedule(str(schedule)):
-        errs.append(invalid("spec.schedule", schedule, "unparseable cron expression"))
+    elif re.match(r"^\s*(CRON_)?TZ=", str(schedule)):
+        errs.append(invalid("spec.schedule", schedule, "cannot use TZ or CRON_TZ in schedule, use timeZone field "
+                                                       "instead"))
+    elif (problem := schedule_error(str(schedule))) is not None:
+        errs.append(invalid("spec.schedule", schedule, problem))
     policy = spec.get("concurrencyPolicy")
     if policy and policy not in CONCURRENCY:
         errs.append(not_supported("spec.concurrencyPolicy", policy, CONCURRENCY))

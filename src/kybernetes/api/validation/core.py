@@ -180,6 +180,10 @@ def validate_pod_update(new: dict, old: dict) -> list[FieldError]:
             spec.pop(f, None)
         for field in ("containers", "initContainers"):
             spec[field] = [{k: v for k, v in c.items() if k != "image"} for c in spec.get(field) or ()]
+    old_tolerations = (old.get("spec") or {}).get("tolerations") or []
+    new_tolerations = (new.get("spec") or {}).get("tolerations") or []
+    if any(t not in new_tolerations for t in old_tolerations):
+        a["tolerations"], b["tolerations"] = new_tolerations, old_tolerations
     if a != b:
         errs.append(forbidden("spec", "pod updates may not change fields other than `spec.containers[*].image`,"
                                       "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,"
