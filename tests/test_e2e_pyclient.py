@@ -73,7 +73,7 @@ def test_deployment_status_and_scale(api):
     assert d.metadata.generation == 1
     # the main endpoint ignores status; /status changes only status
     d.status = client.V1DeploymentStatus(replicas=7)
-    d = apps.replace_namespaced_deployment("py", "d1", d)
+    d = apps.replace_namespaced_deployment("d1", "py", d)
     assert not (d.status and d.status.replicas)
     apps.patch_namespaced_deployment_status("d1", "py", {"status": {"replicas": 1, "readyReplicas": 1}})
     d = apps.read_namespaced_deployment("d1", "py")

@@ -14,7 +14,7 @@ from ..api.resources import ResourceType
 from ..api.selectors import parse_field_selector, parse_label_selector
 from . import negotiate
 from .negotiate import json_response, read_body
-from .requestinfo import RequestInfo
+from .requestinfo import RequestInfo, parse_bool
 from .store import DeleteOptions, WriteContext, decode_continue, encode_continue, object_key
 from .watch import WatchStream, serve_watch
 
@@ -22,7 +22,7 @@ FIELD_VALIDATION_MODES = ("Strict", "Warn", "Ignore")
 
 
 def _bool(query, name: str) -> bool:
-    return query.get(name, "").lower() in ("true", "1")
+    return parse_bool(query.get(name))
 
 
 class Handlers:
@@ -170,7 +170,7 @@ class Handlers:
         send_initial = q.get("sendInitialEvents")
         stream = WatchStream(rt, key_prefix, matches, encode, encode is None, _bool(q, "allowWatchBookmarks"))
         return await serve_watch(request, self.cache, stream, q.get("resourceVersion", ""),
-                                 send_initial == "true" if send_initial else None)
+                                 parse_bool(send_initial) if send_initial else None)
 
     async def create(self, request: web.Request, rt: ResourceType, info: RequestInfo) -> web.Response:
         ctx = self.write_context(request)

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+TRUE_VALUES = ("1", "t", "T", "TRUE", "true", "True")
+
+
+def parse_bool(value: str | None) -> bool:
+    """Go's strconv.ParseBool truths: the Python client sends `True`, kubectl `true`."""
+    return value in TRUE_VALUES
+
+
 # subresources a namespace itself has, so /api/v1/namespaces/x/status is not "resource status in x"
 NAMESPACE_SUBRESOURCES = {"status", "finalize"}
 
@@ -71,7 +79,7 @@ def parse(method: str, path: str, query) -> RequestInfo:
         if info.name:
             info.verb = "get"
         else:
-            info.verb = "watch" if query.get("watch") in ("true", "1") else "list"
+            info.verb = "watch" if parse_bool(query.get("watch")) else "list"
     elif method == "POST":
         info.verb = "create"
     elif method == "PUT":
