@@ -295,10 +295,12 @@ def _compare(old: dict[Path, Any], new: dict[Path, Any]) -> tuple[set[Path], set
 
 
 def _strip_managed(obj: dict) -> dict:
-    out = copy.deepcopy(obj)
-    meta = out.get("metadata")
-    if isinstance(meta, dict):
-        meta.pop("managedFields", None)
+    """`obj` without managedFields; shares everything else (the walk only reads)."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or "managedFields" not in meta:
+        return obj
+    out = dict(obj)
+    out["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
     return out
 
 
@@ -454,7 +456,7 @@ def apply(live: dict | None, applied: dict, manager: str, api_version: str, sche
         return result
 
     managers = _decode(_managed_of(live))
-    base = _strip_managed(live)
+    base = copy.deepcopy(_strip_managed(live))
     merged = _merge(base, cfg, schema)
     live_values = _values_of(base, schema, subresource)
     added, _removed, modified = _compare(live_values, _values_of(merged, schema, subresource))

@@ -22,10 +22,11 @@ REF_PREFIX = "#/definitions/"
 class Node:
     """One value's schema. Extension attributes describe the field holding the value."""
 
-    __slots__ = ("raw", "_resolve")
+    __slots__ = ("raw", "_resolve", "_children")
 
     def __init__(self, raw: dict, resolve: Callable[[str], dict | None] | None = None):
         self._resolve = resolve
+        self._children: dict[str, Node | None] = {}
         ref = raw.get("$ref")
         if ref and resolve is not None:
             target = resolve(ref[len(REF_PREFIX):] if ref.startswith(REF_PREFIX) else ref) or {}
@@ -55,6 +56,13 @@ class Node:
 
     def field(self, name: str) -> Node | None:
         """The schema of property `name`; a map's value schema; None when unknown."""
+        try:
+            return self._children[name]
+        except KeyError:
+            child = self._children[name] = self._field(name)
+            return child
+
+    def _field(self, name: str) -> Node | None:
         props = self.raw.get("properties")
         if props and name in props:
             return self._node(props[name])
@@ -66,7 +74,11 @@ class Node:
         return None
 
     def items(self) -> Node | None:
-        return self._node(self.raw.get("items"))
+        try:
+            return self._children["[]"]
+        except KeyError:
+            child = self._children["[]"] = self._node(self.raw.get("items"))
+            return child
 
     def is_map(self) -> bool:
         return "additionalProperties" in self.raw and not self.raw.get("properties")
@@ -141,6 +153,7 @@ def definition_name(group: str, version: str, kind: str) -> str | None:
     return _data()["gvk"].get(f"{group}/{version}/{kind}")
 
 
+@functools.lru_cache(maxsize=512)
 def for_kind(group: str, version: str, kind: str) -> Node | None:
     """The schema of a built-in kind, or None when it has none."""
     name = definition_name(group, version, kind)
@@ -172,6 +185,8 @@ def find_duplicate_fields(raw: bytes | str) -> list[str]:
 
     Returns [] when `raw` is not valid JSON (YAML bodies, malformed input): parse errors
     are reported elsewhere."""
+    if not _has_duplicates(raw):
+        return []
     try:
         doc = json.loads(raw, object_pairs_hook=_Pairs)
     except (ValueError, TypeError, RecursionError):
@@ -199,6 +214,24 @@ def find_duplicate_fields(raw: bytes | str) -> list[str]:
 
 
 _DUP = object()
+
+
+def _has_duplicates(raw: bytes | str) -> bool:
+    """A fast first pass: the C decoder builds dicts and we only compare sizes."""
+    found = False
+
+    def hook(pairs):
+        nonlocal found
+        d = dict(pairs)
+        if len(d) != len(pairs):
+            found = True
+        return d
+
+    try:
+        json.loads(raw, object_pairs_hook=hook)
+    except (ValueError, TypeError, RecursionError):
+        return False
+    return found
 _ALWAYS_KNOWN = ("apiVersion", "kind", "metadata")
 
 

@@ -278,10 +278,14 @@ class SQLiteStorage:
 
     # --- maintenance ----------------------------------------------------------------------------
     async def current_revision(self) -> int:
-        return await self._run(lambda: self._rev)
+        if not self._opened:
+            return await self._run(lambda: self._rev)
+        return self._rev  # set by the writer thread before its write is acknowledged
 
     async def compacted_revision(self) -> int:
-        return await self._run(lambda: self._compacted)
+        if not self._opened:
+            return await self._run(lambda: self._compacted)
+        return self._compacted
 
     async def compact(self, revision: int) -> None:
         """Drop log rows at or below `revision`, keeping each live key's value as of then."""
