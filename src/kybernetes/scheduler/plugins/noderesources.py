@@ -1,0 +1,76 @@
+"""NodeResourcesFit: requests against allocatable; LeastAllocated scoring of cpu and memory (weight 1 each)."""
+
+from __future__ import annotations
+
+from ..framework import MAX_NODE_SCORE, OK, Code, CycleState, NodeInfo, Plugin, Status
+from ..resources import CPU, EPHEMERAL, MEMORY, Resource, pod_requests
+
+DEFAULT_RESOURCES = ((CPU, 1), (MEMORY, 1))
+
+
+def insufficient_resources(request: Resource, node_info: NodeInfo) -> list[tuple[str, bool]]:
+    """(reason, unresolvable) for every resource the node cannot give; unresolvable when the request
+    exceeds the node's whole allocatable."""
+    out = []
+    alloc, used = node_info.allocatable, node_info.requested
+    if len(node_info.pods) + 1 > alloc.allowed_pod_number:
+        out.append(("Too many pods", False))
+    if request.is_zero():
+        return out
+    for name in (CPU, MEMORY, EPHEMERAL, *sorted(request.scalar)):
+        want = request.get(name)
+        if want <= 0:
+            continue
+        if want > alloc.get(name) - used.get(name):
+            out.append((f"Insufficient {name}", want > alloc.get(name)))
+    return out
+
+
+def least_requested_score(requested: int, capacity: int) -> int:
+    if capacity == 0 or requested > capacity:
+        return 0
+    return (capacity - requested) * MAX_NODE_SCORE // capacity
+
+
+class NodeResourcesFit(Plugin):
+    def __init__(self, handle=None, args=None):
+        super().__init__(handle, args)
+        strategy = self.args.get("scoringStrategy") or {}
+        self.resources = tuple((r["name"], int(r.get("weight", 1))) for r in strategy.get("resources") or ()) \
+            or DEFAULT_RESOURCES
+        self.most_allocated = strategy.get("type") == "MostAllocated"
+
+    def pre_filter(self, state: CycleState, pod: dict, nodes):
+        state.write(self.name, pod_requests(pod))
+        return None, OK
+
+    def filter(self, state: CycleState, pod: dict, node_info: NodeInfo) -> Status:
+        request = state.read(self.name)
+        if request is None:
+            request = pod_requests(pod)
+        missing = insufficient_resources(request, node_info)
+        if not missing:
+            return OK
+        unresolvable = any(u for _, u in missing)
+        code = Code.UNSCHEDULABLE_AND_UNRESOLVABLE if unresolvable else Code.UNSCHEDULABLE
+        return Status(code, *(reason for reason, _ in missing))
+
+    def pre_score(self, state: CycleState, pod: dict, nodes) -> Status:
+        state.write(self.name + "/score", pod_requests(pod, non_zero=True))
+        return OK
+
+    def score(self, state: CycleState, pod: dict, node_info: NodeInfo):
+        request = state.read(self.name + "/score") or pod_requests(pod, non_zero=True)
+        total = weights = 0
+        for name, weight in self.resources:
+            alloc = node_info.allocatable.get(name)
+            if alloc == 0:
+                continue
+            req = node_info.non_zero_requested.get(name) + request.get(name)
+            if self.most_allocated:
+                s = 0 if req > alloc else req * MAX_NODE_SCORE // alloc
+            else:
+                s = least_requested_score(req, alloc)
+            total += s * weight
+            weights += weight
+        return (total // weights if weights else 0), OK

@@ -1,0 +1,45 @@
+"""TaintToleration: filter on NoSchedule/NoExecute taints, prefer nodes with fewer PreferNoSchedule taints."""
+
+from __future__ import annotations
+
+from ..framework import MAX_NODE_SCORE, OK, CycleState, NodeInfo, Plugin, Status
+from .helpers import find_untolerated_taint, node_taints, pod_tolerations, tolerates
+
+
+class TaintToleration(Plugin):
+    def filter(self, state: CycleState, pod: dict, node_info: NodeInfo) -> Status:
+        taint = find_untolerated_taint(node_taints(node_info.node), pod_tolerations(pod), ("NoSchedule", "NoExecute"))
+        if taint is None:
+            return OK
+        return Status.unresolvable(
+            f"node(s) had untolerated taint {{{taint.get('key', '')}: {taint.get('value') or ''}}}")
+
+    def pre_score(self, state: CycleState, pod: dict, nodes) -> Status:
+        prefer = [t for t in pod_tolerations(pod) if (t.get("effect") or "") in ("", "PreferNoSchedule")]
+        state.write(self.name, prefer)
+        return OK
+
+    def score(self, state: CycleState, pod: dict, node_info: NodeInfo):
+        tolerations = state.read(self.name)
+        if tolerations is None:
+            tolerations = [t for t in pod_tolerations(pod) if (t.get("effect") or "") in ("", "PreferNoSchedule")]
+        count = sum(1 for taint in node_taints(node_info.node) if taint.get("effect") == "PreferNoSchedule"
+                    and not any(tolerates(t, taint) for t in tolerations))
+        return count, OK
+
+    def normalize_score(self, state: CycleState, pod: dict, scores: dict[str, int]) -> Status:
+        default_normalize(scores, reverse=True)
+        return OK
+
+
+def default_normalize(scores: dict[str, int], reverse: bool = False) -> None:
+    """Upstream's helper.DefaultNormalizeScore: scale to 0..100 by the maximum, optionally reversed."""
+    top = max(scores.values(), default=0)
+    if top == 0:
+        if reverse:
+            for k in scores:
+                scores[k] = MAX_NODE_SCORE
+        return
+    for k, v in scores.items():
+        s = MAX_NODE_SCORE * v // top
+        scores[k] = MAX_NODE_SCORE - s if reverse else s
