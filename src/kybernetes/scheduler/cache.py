@@ -1,0 +1,110 @@
+"""The scheduler's cache: one NodeInfo per node, built from the node and pod informers, plus assumed pods.
+
+A pod is assumed on its chosen node as soon as its binding starts, so the next cycles see the room it
+takes; it is forgotten if binding fails and confirmed when the informer shows it bound.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .framework import NodeInfo
+from .resources import pod_key
+
+log = logging.getLogger("kybernetes.scheduler")
+
+
+def is_terminal(pod: dict) -> bool:
+    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+class Cache:
+    def __init__(self):
+        self.nodes: dict[str, NodeInfo] = {}
+        self.pods: dict[str, tuple[dict, str]] = {}  # pod key -> (pod, node name)
+        self.assumed: set[str] = set()
+
+    # --- nodes ------------------------------------------------------------------------------------
+    def _node_info(self, name: str) -> NodeInfo:
+        ni = self.nodes.get(name)
+        if ni is None:
+            ni = self.nodes[name] = NodeInfo()
+        return ni
+
+    def add_node(self, node: dict) -> None:
+        self._node_info(node["metadata"]["name"]).set_node(node)
+
+    def update_node(self, old: dict | None, new: dict) -> None:
+        self.add_node(new)
+
+    def remove_node(self, node: dict) -> None:
+        name = node["metadata"]["name"]
+        ni = self.nodes.get(name)
+        if ni is None:
+            return
+        if ni.pods:
+            ni.node = None  # keep the pods' accounting until they go too
+        else:
+            del self.nodes[name]
+
+    # --- pods -------------------------------------------------------------------------------------
+    def _add(self, pod: dict, node: str) -> None:
+        self._node_info(node).add_pod(pod)
+        self.pods[pod_key(pod)] = (pod, node)
+
+    def _remove(self, key: str) -> None:
+        entry = self.pods.pop(key, None)
+        if entry is None:
+            return
+        pod, node = entry
+        ni = self.nodes.get(node)
+        if ni is not None:
+            ni.remove_pod(pod)
+            if ni.node is None and not ni.pods:
+                del self.nodes[node]
+
+    def add_pod(self, pod: dict) -> None:
+        """An assigned pod seen by the informer (confirms an assumed pod)."""
+        node = (pod.get("spec") or {}).get("nodeName")
+        if not node:
+            return
+        key = pod_key(pod)
+        self.assumed.discard(key)
+        self._remove(key)
+        if not is_terminal(pod):
+            self._add(pod, node)
+
+    def update_pod(self, old: dict | None, new: dict) -> None:
+        self.add_pod(new)
+
+    def remove_pod(self, pod: dict) -> None:
+        key = pod_key(pod)
+        self.assumed.discard(key)
+        self._remove(key)
+
+    def assume_pod(self, pod: dict, node: str) -> dict:
+        """Account the pod on `node` before the API says so; returns the assumed copy."""
+        key = pod_key(pod)
+        if key in self.pods:
+            raise ValueError(f"pod {key} is already in the cache")
+        assumed = {**pod, "spec": {**(pod.get("spec") or {}), "nodeName": node}}
+        self._add(assumed, node)
+        self.assumed.add(key)
+        return assumed
+
+    def forget_pod(self, pod: dict) -> None:
+        key = pod_key(pod)
+        if key in self.assumed:
+            self.assumed.discard(key)
+            self._remove(key)
+
+    def is_assumed(self, key: str) -> bool:
+        return key in self.assumed
+
+    # --- reads ------------------------------------------------------------------------------------
+    def snapshot(self) -> list[NodeInfo]:
+        """The nodes (with their pods) as the cycle sees them; valid until the loop next awaits."""
+        return [ni for _, ni in sorted(self.nodes.items()) if ni.node is not None]
+
+    def node_count(self) -> int:
+        return sum(1 for ni in self.nodes.values() if ni.node is not None)
