@@ -120,8 +120,8 @@ def test_object_meta_invalid_name():
     assert messages(errs)[0].startswith('metadata.name: Invalid value: "Bad": a lowercase RFC 1123 subdomain')
 
 
-def test_object_meta_one_argument_rule():
-    assert validate_object_meta({"name": "Bad"}, False, lambda name: []) == []
+def test_object_meta_uses_the_given_name_rule():
+    assert validate_object_meta({"name": "Bad"}, False, lambda name, prefix: []) == []
 
 
 def test_object_meta_namespace_rules():

@@ -196,16 +196,18 @@ def now_rfc3339() -> str:
 
 
 class _Manager:
-    __slots__ = ("manager", "operation", "api_version", "time", "subresource", "fields")
+    __slots__ = ("manager", "operation", "api_version", "time", "subresource", "fields", "_entry")
 
     def __init__(self, manager: str, operation: str, api_version: str, time: str | None,
-                 subresource: str, fields: set[Path]):
+                 subresource: str, fields: set[Path], entry: dict | None = None):
         self.manager = manager
         self.operation = operation
         self.api_version = api_version
         self.time = time
         self.subresource = subresource
         self.fields = fields
+        # the decoded entry and what it said, reused while nothing about this manager changes
+        self._entry = (entry, frozenset(fields), time, api_version) if entry is not None else None
 
     @property
     def identity(self) -> tuple:
@@ -222,6 +224,10 @@ class _Manager:
         return text
 
     def entry(self) -> dict:
+        if self._entry is not None:
+            entry, fields, time, api_version = self._entry
+            if self.fields == fields and self.time == time and self.api_version == api_version:
+                return entry
         out: dict[str, Any] = {"manager": self.manager, "operation": self.operation, "apiVersion": self.api_version}
         if self.time:
             out["time"] = self.time
@@ -251,7 +257,7 @@ def _decode(entries: Any) -> list[_Manager]:
     out: list[_Manager] = []
     for e in entries:
         m = _Manager(e.get("manager", ""), e["operation"], e.get("apiVersion", ""), e.get("time"),
-                     e.get("subresource", ""), from_fields_v1(e.get("fieldsV1")))
+                     e.get("subresource", ""), from_fields_v1(e.get("fieldsV1")), e)
         if not m.fields:
             continue
         same = next((o for o in out if o.identity == m.identity), None)
@@ -287,6 +293,8 @@ def _prefixes(paths) -> set[Path]:
 
 def _compare(old: dict[Path, Any], new: dict[Path, Any]) -> tuple[set[Path], set[Path], set[Path]]:
     """(added, removed, modified) between two path->value maps."""
+    if not old:
+        return set(new), set(), set()
     added = set(new) - set(old)
     removed = set(old) - set(new)
     parents = _prefixes(old) | _prefixes(new)

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
+
+import orjson
 
 DATA_FILE = Path(__file__).with_name("schema_data.json")
 REF_PREFIX = "#/definitions/"
@@ -216,22 +219,32 @@ def find_duplicate_fields(raw: bytes | str) -> list[str]:
 _DUP = object()
 
 
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"(\s*:)?')
+
+
+def _count_keys(doc) -> int:
+    count, stack = 0, [doc]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            count += len(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return count
+
+
 def _has_duplicates(raw: bytes | str) -> bool:
-    """A fast first pass: the C decoder builds dicts and we only compare sizes."""
-    found = False
-
-    def hook(pairs):
-        nonlocal found
-        d = dict(pairs)
-        if len(d) != len(pairs):
-            found = True
-        return d
-
+    """A fast first pass: keys as written (every string followed by ':') against keys kept by a decoder."""
+    data = raw.encode() if isinstance(raw, str) else raw
     try:
-        json.loads(raw, object_pairs_hook=hook)
-    except (ValueError, TypeError, RecursionError):
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
         return False
-    return found
+    written = sum(1 for m in _JSON_STRING.finditer(data) if m.group(1))
+    return written != _count_keys(doc)
+
+
 _ALWAYS_KNOWN = ("apiVersion", "kind", "metadata")
 
 

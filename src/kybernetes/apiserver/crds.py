@@ -73,7 +73,7 @@ class CRDStrategy(Strategy):
     def validate_meta(self, obj: dict) -> list[FieldError]:
         from ..api.validation.meta import validate_object_meta
 
-        return validate_object_meta(obj["metadata"], False, lambda name: [], kube_finalizers=False)
+        return validate_object_meta(obj["metadata"], False, lambda name, prefix: [], kube_finalizers=False)
 
 
 class CustomResourceStrategy(Strategy):

@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds between compactions of old revisions (default 300)")
     server.add_argument("--compact-retain", type=int, default=10000,
                         help="revisions kept by compaction for watches to resume from (default 10000)")
+    server.add_argument("--disable-controller-manager", action="store_true",
+                        help="do not run the controllers in this process (run `kyb controller-manager` elsewhere)")
     server.add_argument("--watch-cache-history", type=int, default=20000,
                         help="events per resource kept for watches to resume from (default 20000)")
     cm = sub.add_parser(

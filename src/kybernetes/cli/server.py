@@ -51,7 +51,8 @@ def run_server(args):
         write_kubeconfig(kubeconfig, f"https://{host}:{server.bound_port}", pki)
         compactor = asyncio.create_task(storage.run_compactor(stop, args.compact_interval, args.compact_retain))
         client = RESTClient.from_kubeconfig(kubeconfig, "kyb-controller-manager")
-        controllers = asyncio.create_task(run_controller_manager(client, stop))
+        controllers = asyncio.create_task(
+            asyncio.sleep(0) if args.disable_controller_manager else run_controller_manager(client, stop))
         print(f"kybernetes API server listening on https://{host}:{server.bound_port}", flush=True)
         print(f"kubeconfig written to {kubeconfig}", flush=True)
         print(f"  export KUBECONFIG={kubeconfig}; kubectl get nodes", flush=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 
 from ..errors import FieldError, forbidden, invalid, required, too_long
@@ -177,20 +176,9 @@ def validate_finalizers(finalizers, path: str, kube: bool = True) -> list[FieldE
     return errs
 
 
-def _takes_prefix(fn) -> bool:
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return True
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
-    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in positional)
-
-
 def call_name_validator(fn, name: str, prefix: bool) -> list[str]:
-    """Run a `fn(name, prefix)` name rule; one-argument rules get `name` (masked when a prefix)."""
-    if _takes_prefix(fn):
-        return list(fn(name, prefix))
-    return list(fn(mask_trailing_dash(name) if prefix else name))
+    """Run a `fn(name, prefix)` name rule (every rule takes both; see api/naming.py)."""
+    return list(fn(name, prefix))
 
 
 def validate_object_meta(meta: dict, namespaced: bool, name_validator, kube_finalizers: bool = True) -> list[FieldError]:
