@@ -9,8 +9,7 @@ DEFAULT_RESOURCES = ((CPU, 1), (MEMORY, 1))
 
 
 def insufficient_resources(request: Resource, node_info: NodeInfo) -> list[tuple[str, bool]]:
-    """(reason, unresolvable) for every resource the node cannot give; unresolvable when the request
-    exceeds the node's whole allocatable."""
+    """(reason, exceeds the node's whole allocatable) for every resource the node cannot give."""
     out = []
     alloc, used = node_info.allocatable, node_info.requested
     if len(node_info.pods) + 1 > alloc.allowed_pod_number:
@@ -51,9 +50,9 @@ class NodeResourcesFit(Plugin):
         missing = insufficient_resources(request, node_info)
         if not missing:
             return OK
-        unresolvable = any(u for _, u in missing)
-        code = Code.UNSCHEDULABLE_AND_UNRESOLVABLE if unresolvable else Code.UNSCHEDULABLE
-        return Status(code, *(reason for reason, _ in missing))
+        # Upstream 1.32 keeps this Unschedulable (preemption may try) even when the request exceeds the
+        # node's whole allocatable; later releases make that case UnschedulableAndUnresolvable.
+        return Status(Code.UNSCHEDULABLE, *(reason for reason, _ in missing))
 
     def pre_score(self, state: CycleState, pod: dict, nodes) -> Status:
         state.write(self.name + "/score", pod_requests(pod, non_zero=True))
