@@ -12,7 +12,8 @@ RawExtension, FieldsV1, the ``items``-only string-list wrappers) get their JSON 
 
 Zero values follow what Go's JSON encoder would print after decoding into the API structs:
 a non-pointer scalar field (label ``""``) holding its zero value is left out (``omitempty``),
-while a pointer field (label ``"p"``) keeps an explicit ``false``/``0``/``""``.
+while a pointer field (label ``"p"``) keeps an explicit ``false``/``0``/``""``. A Go struct
+embedded with ``json:",inline"`` (label ``"i"``, e.g. Volume.volumeSource) is merged into its parent.
 
 Malformed input raises :class:`ValueError`.
 """
@@ -276,6 +277,10 @@ def decode_message(data: bytes, msg: str) -> Any:
                 items.extend(_packed(typ, value, where))
             else:
                 items.append(_value(typ, wt, value, where))
+        elif label == "i":
+            inner = _value(typ, wt, value, where)
+            if isinstance(inner, dict):
+                out.update(inner)
         else:
             out[name] = _value(typ, wt, value, where)
     for name, typ, label in fields.values():
