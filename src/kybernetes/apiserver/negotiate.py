@@ -6,12 +6,13 @@ import orjson
 import yaml
 from aiohttp import web
 
-from ..api import errors
+from ..api import errors, protobuf
 
 MAX_BODY = 3 * 1024 * 1024  # upstream's 3 MiB request limit
 
 JSON = "application/json"
 YAML = "application/yaml"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
@@ -57,8 +58,13 @@ def decode_object(data: bytes, content_type: str) -> dict:
         obj = decode_json(data)
     elif ct in (YAML, "application/x-yaml", "text/yaml"):
         obj = decode_yaml(data)
+    elif ct == PROTOBUF:
+        try:
+            obj = protobuf.decode_object(data)
+        except Exception as e:  # noqa: BLE001 - any malformed body is the client's error, never a 500
+            raise errors.bad_request(f"error decoding the request body: {e}") from None
     else:
-        raise errors.unsupported_media_type(f"{JSON}, {YAML}")
+        raise errors.unsupported_media_type(f"{JSON}, {YAML}, {PROTOBUF}")
     if not isinstance(obj, dict):
         raise errors.bad_request("the request body must be a JSON object")
     return obj
