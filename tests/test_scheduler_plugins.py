@@ -527,3 +527,29 @@ def test_num_feasible_nodes(n, want):
 def test_select_host_ties_random():
     seen = {select_host({"a": 5, "b": 5, "c": 1}) for _ in range(200)}
     assert seen == {"a", "b"}
+
+
+def test_cache_assume_forget_confirm():
+    s, _ = scheduler_with([node("a", cpu="2")])
+    p = pod("p", cpu="1")
+    s.cache.assume_pod(p, "a")
+    assert s.cache.is_assumed("default/p") and s.cache.nodes["a"].requested.milli_cpu == 1000
+    s.cache.forget_pod(p)
+    assert s.cache.nodes["a"].requested.milli_cpu == 0 and not s.cache.nodes["a"].pods
+    s.cache.assume_pod(p, "a")
+    s.cache.add_pod(pod("p", cpu="1", node_name="a"))  # the informer sees it bound
+    assert not s.cache.is_assumed("default/p") and len(s.cache.nodes["a"].pods) == 1
+    s.cache.remove_pod(pod("p", node_name="a"))
+    assert s.cache.nodes["a"].requested.milli_cpu == 0
+
+
+def test_scheduler_queues_only_its_own_pending_pods():
+    s, _ = scheduler_with([node("a")])
+    s.on_pod_add(pod("mine"))
+    s.on_pod_add(pod("other", schedulerName="my-scheduler"))
+    s.on_pod_add(pod("bound", node_name="a"))
+    gone = pod("gone")
+    gone["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    s.on_pod_add(gone)
+    assert s.queue.where("default/mine") == "active" and len(s.queue) == 1
+    assert len(s.cache.nodes["a"].pods) == 1

@@ -160,12 +160,19 @@ class Scheduler:
             h = self._event_handler(event)
             listers[plural].add_handler(h, h, None if plural != "persistentvolumes" else h)
         factory.start(stop)
-        synced = asyncio.ensure_future(factory.wait_synced())
+        # Nodes and pods are required; the optional listers get a grace period (a server without one
+        # of those resources must not keep the scheduler from starting).
+        required = asyncio.ensure_future(factory.wait_synced(nodes, self.pods))
         stopper = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({synced, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({required, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if not required.done():
+            required.cancel()
+        optional = asyncio.ensure_future(factory.wait_synced(*listers.values(), self.priority_classes))
+        await asyncio.wait({optional, stopper}, timeout=10.0, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
-        if not synced.done():
-            synced.cancel()
+        if not optional.done():
+            optional.cancel()
+            log.warning("scheduler %s: some optional informers did not sync; continuing", self.name)
         log.info("scheduler %s: caches synced, scheduling", self.name)
         try:
             while not stop.is_set():
