@@ -92,6 +92,7 @@ class SchedulingQueue:
         self._where: dict[str, str] = {}  # key -> active | backoff | unschedulable | gated
         self.scheduling_cycle = 0
         self.move_request_cycle = -1
+        self._moves: list[tuple[int, set[str] | None]] = []  # (cycle, interested plugins) of recent events
         self.nominated: dict[str, tuple[dict, str]] = {}  # pod key -> (pod, node)
         self._wake = asyncio.Event()
 
@@ -240,7 +241,7 @@ class SchedulingQueue:
             return
         qpi.timestamp = self.clock()
         cycle = self.scheduling_cycle if cycle is None else cycle
-        if not qpi.unschedulable_plugins or self.move_request_cycle >= cycle:
+        if not qpi.unschedulable_plugins or self._moved_since(cycle, qpi.unschedulable_plugins):
             self._push_backoff(qpi)
         else:
             self.unschedulable[key] = (qpi, qpi.timestamp)
@@ -259,7 +260,16 @@ class SchedulingQueue:
                 self._push_active(qpi)
             moved += 1
         self.move_request_cycle = self.scheduling_cycle
+        if self.in_flight:
+            self._moves.append((self.scheduling_cycle, interested))
+            del self._moves[:-1000]
+        else:
+            self._moves.clear()
         return moved
+
+    def _moved_since(self, cycle: int, plugins: set[str]) -> bool:
+        """Whether an event that may help a pod rejected by `plugins` came while it was in flight."""
+        return any(c >= cycle and (i is ALL or plugins & i) for c, i in self._moves)
 
     def activate_gated(self) -> None:
         """Re-run PreEnqueue for gated pods (their spec may have lost its gates)."""
