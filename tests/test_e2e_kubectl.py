@@ -224,8 +224,12 @@ def test_errors_printed_as_upstream(applied):
     assert 'The Pod "bad" is invalid: spec.containers[0].image: Required value' in res.stderr
     res = c.kubectl("get", "deploy", "nope", "-n", NS, check=False)
     assert 'Error from server (NotFound): deployments.apps "nope" not found' in res.stderr
-    res = c.kubectl("create", "configmap", "settings", "-n", NS, check=False)
-    assert 'Error from server (AlreadyExists): configmaps "settings" already exists' in res.stderr
+    res = c.kubectl("create", "configmap", "settings", "-n", NS, check=False)  # typed client, protobuf body
+    assert 'error: failed to create configmap: configmaps "settings" already exists' in res.stderr
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": NS}}
+    res = c.kubectl("create", "-f", "-", input=json.dumps(cm), check=False)
+    assert 'Error from server (AlreadyExists): error when creating "STDIN": configmaps "settings" already exists' \
+        in res.stderr
     strict = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "strict", "namespace": NS},
               "dataa": {"x": "y"}}
     res = c.kubectl("apply", "-f", "-", input=json.dumps(strict), check=False)
