@@ -14,7 +14,7 @@ from .events import event_body, pod_scheduled_patch
 from .framework import Code, CycleState, Diagnosis, FitError, Framework, Handle, NodeInfo, Status
 from .plugins import DEFAULT_PLUGINS, REGISTRY
 from .queue import QueuedPodInfo, SchedulingQueue
-from .resources import pod_key
+from .resources import pod_key, pod_requests
 
 log = logging.getLogger("kybernetes.scheduler")
 
@@ -109,7 +109,13 @@ class Scheduler:
                 self.on_pod_delete(new)
                 return
             self.cache.update_pod(old, new)
-            self.queue.move_all_to_active_or_backoff("AssignedPodUpdate")
+            if not (old.get("spec") or {}).get("nodeName"):
+                self.queue.move_all_to_active_or_backoff("AssignedPodAdd")
+            elif (old.get("metadata") or {}).get("labels") != (new.get("metadata") or {}).get("labels"):
+                self.queue.move_all_to_active_or_backoff("AssignedPodUpdate")
+            elif pod_requests(new).milli_cpu < pod_requests(old).milli_cpu or \
+                    pod_requests(new).memory < pod_requests(old).memory:
+                self.queue.move_all_to_active_or_backoff("AssignedPodScaleDown")
         elif (new.get("metadata") or {}).get("deletionTimestamp") or is_terminal(new):
             self.queue.delete(new)
         elif self.responsible_for(new):
