@@ -406,6 +406,29 @@ def test_malformed_input_raises_value_error(data: bytes, match: str):
 CAPTURED = {
     "configmap": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm1"}, "data": {"a": "b", "greeting": "hello world"}},
     "secret": {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s1"}, "data": {"password": "czNjcjN0"}, "type": "Opaque"},
+    "secret-docker": {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "reg"},
+        "data": {
+            ".dockerconfigjson": base64.b64encode(
+                b'{"auths":{"r.io":{"username":"u","password":"p","auth":"dTpw"}}}'
+            ).decode()
+        },
+        "type": "kubernetes.io/dockerconfigjson",
+    },
+    "autoscale": {
+        "apiVersion": "autoscaling/v1",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web"},
+        "spec": {
+            "scaleTargetRef": {"kind": "Deployment", "name": "web", "apiVersion": "apps/v1"},
+            "minReplicas": 1,
+            "maxReplicas": 3,
+            "targetCPUUtilizationPercentage": 50,
+        },
+        "status": {},
+    },
     "namespace": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns1"}, "spec": {}, "status": {}},
     "serviceaccount": {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sa1"}},
     "deployment": {
@@ -567,3 +590,13 @@ def test_bodies_captured_from_kubectl(name: str):
 
 def test_every_fixture_is_checked():
     assert {p.stem for p in FIXTURES.glob("*.pb")} == set(CAPTURED)
+
+
+def test_deep_nesting_is_a_value_error():
+    body = b'{"a": 1}'
+    for _ in range(3000):
+        body = envelope("apps/v1", "ControllerRevision", msg(2, ld(1, body)))
+    with pytest.raises(ValueError, match="too deeply"):
+        decode_object(body)
+    nested = envelope("apps/v1", "ControllerRevision", msg(2, ld(1, envelope("v1", "ConfigMap", entry(2, "k", "v")))))
+    assert decode_object(nested)["data"] == {"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "v"}}

@@ -6,6 +6,9 @@ of it. kubectl talks to the proxy; every request body sent as
 (name from the kubectl command being run), decoded with kybernetes.api.protobuf and forwarded
 to the server as JSON, so the command also checks that the decoded object is accepted.
 
+kubectl 1.32 sends protobuf only from its typed clients (create <kind>, autoscale, create token,
+auth can-i); run, expose, apply, create -f, patch and drain's eviction go as JSON.
+
 Usage: python tools/capture_protobuf.py [out-dir]
 """
 
@@ -47,6 +50,9 @@ COMMANDS = {
     "pdb": ["create", "poddisruptionbudget", "pdb1", "--selector=app=web", "--min-available=1"],
     "ingress": ["create", "ingress", "ing1", "--rule=example.com/path*=svc1:80"],
     "token": ["create", "token", "sa1", "--duration=1h"],
+    "autoscale": ["autoscale", "deployment", "web", "--min=1", "--max=3", "--cpu-percent=50"],
+    "secret-docker": ["create", "secret", "docker-registry", "reg", "--docker-server=r.io", "--docker-username=u",
+                      "--docker-password=p"],
     "cani": ["auth", "can-i", "create", "pods"],
     "canilist": ["auth", "can-i", "--list"],
 }

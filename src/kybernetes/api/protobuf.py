@@ -405,7 +405,7 @@ def _int_or_string(data: bytes) -> int | str:
 
 def _raw_json(raw: bytes, where: str) -> Any:
     if raw.startswith(MAGIC):
-        return decode_object(raw)
+        return _decode_object(raw)
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
@@ -499,6 +499,13 @@ def decode_unknown(data: bytes) -> tuple[str, str, bytes, str, str]:
 
 def decode_object(data: bytes) -> dict[str, Any]:
     """Decode a Kubernetes protobuf body (magic + runtime.Unknown) into the object's JSON dict."""
+    try:
+        return _decode_object(data)
+    except RecursionError as e:
+        raise ValueError("protobuf: object nests too deeply") from e
+
+
+def _decode_object(data: bytes) -> dict[str, Any]:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ValueError("protobuf: body must be bytes")
     data = bytes(data)
