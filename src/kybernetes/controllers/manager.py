@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from ..client.factory import InformerFactory
+from ..client.leaderelection import LeaderElector
 from ..client.rest import RESTClient, wait_for_server
 from .base import ControllerContext
 from .garbagecollector import GarbageCollector
@@ -19,8 +20,23 @@ CONTROLLERS = {
 }
 
 
-async def run_controller_manager(client: RESTClient, stop: asyncio.Event, enabled: list[str] | None = None) -> None:
+async def run_controller_manager(client: RESTClient, stop: asyncio.Event, enabled: list[str] | None = None,
+                                 leader_elect: bool = True) -> None:
+    """Run the controllers while holding the Lease kube-system/kube-controller-manager.
+
+    Losing the Lease stops every controller; the manager then campaigns again and starts
+    them afresh (new informers) once it leads again.
+    """
     await wait_for_server(client)
+    if not leader_elect:
+        await _run_controllers(client, stop, enabled)
+        return
+    elector = LeaderElector(client, "kube-system", "kube-controller-manager")
+    while not stop.is_set():
+        await elector.run(stop, lambda leading: _run_controllers(client, leading, enabled))
+
+
+async def _run_controllers(client: RESTClient, stop: asyncio.Event, enabled: list[str] | None) -> None:
     factory = InformerFactory(client)
     ctx = ControllerContext(client, factory)
     names = enabled or list(CONTROLLERS)
