@@ -37,6 +37,7 @@ from .strategies.service import Allocator, ServiceStrategy
 from .strategy import Strategy
 from .subresources import Subresources
 from .tables import Tables
+from .tokens import ServiceAccountTokens
 from .watchcache import WatchCache
 
 log = logging.getLogger("kybernetes.apiserver")
@@ -94,6 +95,7 @@ class APIServer:
         self.handlers = Handlers(self)
         self.subresources = Subresources(self)
         self.reviews = Reviews(self)
+        self.tokens = ServiceAccountTokens(self, config.data_dir / "server" / "tls" / "service-account.key")
         self.store.track_fields = self.fields.track_managed_fields
         self._strategies: dict[tuple[str, str, str], Strategy] = {}
         self._runner: web.AppRunner | None = None
@@ -184,7 +186,7 @@ class APIServer:
         return sorted(paths)
 
     def authenticate_token(self, token: str) -> tuple[str, list[str]] | None:
-        return self.config.tokens.get(token)
+        return self.config.tokens.get(token) or self.tokens.authenticate(token)
 
     # --- lifecycle -------------------------------------------------------------------------------
     def ssl_context(self, pki: ClusterPKI) -> ssl.SSLContext:

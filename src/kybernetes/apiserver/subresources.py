@@ -63,6 +63,8 @@ class Subresources:
             return await self.binding(request, rt, info)
         if (rt.group, rt.plural, name) == ("", "pods", "eviction"):
             return await self.eviction(request, rt, info)
+        if (rt.group, rt.plural, name) == ("", "serviceaccounts", "token"):
+            return await self.server.tokens.create(request, rt, info)
         if (rt.group, rt.plural, name) == ("", "namespaces", "finalize"):
             return await self.finalize(request, rt, info)
         handler = getattr(self.server, "stream_subresource", None)
