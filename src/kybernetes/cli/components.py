@@ -19,3 +19,18 @@ def run_controller_manager_command(args):
         return 0
 
     return run
+
+
+def run_scheduler_command(args):
+    from ..client.rest import RESTClient
+    from ..scheduler.app import run_scheduler_component
+
+    async def run(stop: asyncio.Event) -> int:
+        client = RESTClient.from_kubeconfig(args.kubeconfig, args.scheduler_name)
+        try:
+            await run_scheduler_component(client, stop, args.scheduler_name, args.leader_elect == "true")
+        finally:
+            await client.close()
+        return 0
+
+    return run

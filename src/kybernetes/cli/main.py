@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="revisions kept by compaction for watches to resume from (default 10000)")
     server.add_argument("--disable-controller-manager", action="store_true",
                         help="do not run the controllers in this process (run `kyb controller-manager` elsewhere)")
+    server.add_argument("--disable-scheduler", action="store_true",
+                        help="do not run the scheduler in this process (run `kyb scheduler` elsewhere)")
     server.add_argument("--watch-cache-history", type=int, default=20000,
                         help="events per resource kept for watches to resume from (default 20000)")
     cm = sub.add_parser(
@@ -70,6 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cm.add_argument("--kubeconfig", type=Path, required=True, help="kubeconfig of the cluster to manage")
     cm.add_argument("--controllers", default="", help="comma-separated controllers to run (default: all)")
+    sched = sub.add_parser(
+        "scheduler",
+        help="run the scheduler (binds pods to nodes) against a cluster",
+        description="Run the scheduler as a client of the API server named in a kubeconfig. Pods whose "
+                    "spec.schedulerName matches --scheduler-name are bound to nodes through pods/binding.",
+    )
+    sched.add_argument("--kubeconfig", type=Path, required=True, help="kubeconfig of the cluster")
+    sched.add_argument("--scheduler-name", default="default-scheduler",
+                       help="schedule pods with this spec.schedulerName (default default-scheduler)")
+    sched.add_argument("--leader-elect", default="true", choices=("true", "false"),
+                       help="hold a Lease so only one replica schedules (default true)")
     return parser
 
 
@@ -89,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         from .server import run_server
 
         return _run(run_server(args))
+    if args.command == "scheduler":
+        from .components import run_scheduler_command
+
+        return _run(run_scheduler_command(args))
     if args.command == "controller-manager":
         from .components import run_controller_manager_command
 

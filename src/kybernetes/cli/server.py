@@ -12,6 +12,7 @@ from ..apiserver.kubeconfig import write_kubeconfig
 from ..apiserver.server import APIServer, ServerConfig
 from ..client.rest import RESTClient
 from ..controllers.manager import run_controller_manager
+from ..scheduler.app import run_scheduler_component
 from ..storage.sqlite import SQLiteStorage
 
 log = logging.getLogger("kybernetes.server")
@@ -53,6 +54,8 @@ def run_server(args):
         client = RESTClient.from_kubeconfig(kubeconfig, "kyb-controller-manager")
         controllers = asyncio.create_task(
             asyncio.sleep(0) if args.disable_controller_manager else run_controller_manager(client, stop))
+        scheduler = asyncio.create_task(
+            asyncio.sleep(0) if args.disable_scheduler else run_scheduler_component(client, stop))
         print(f"kybernetes API server listening on https://{host}:{server.bound_port}", flush=True)
         print(f"kubeconfig written to {kubeconfig}", flush=True)
         print(f"  export KUBECONFIG={kubeconfig}; kubectl get nodes", flush=True)
@@ -61,7 +64,7 @@ def run_server(args):
         finally:
             print("shutting down", flush=True)
             compactor.cancel()
-            await asyncio.wait_for(asyncio.gather(controllers, return_exceptions=True), 10)
+            await asyncio.wait_for(asyncio.gather(controllers, scheduler, return_exceptions=True), 10)
             await client.close()
             await server.stop()
             await storage.close()
