@@ -10,10 +10,8 @@ from pathlib import Path
 from ..apiserver.certs import ClusterPKI
 from ..apiserver.kubeconfig import write_kubeconfig
 from ..apiserver.server import APIServer, ServerConfig
-from ..client.rest import RESTClient
-from ..controllers.manager import run_controller_manager
-from ..scheduler.app import run_scheduler_component
 from ..storage.sqlite import SQLiteStorage
+from .supervisor import supervise
 
 log = logging.getLogger("kybernetes.server")
 
@@ -51,11 +49,14 @@ def run_server(args):
         kubeconfig = (args.write_kubeconfig or data_dir / "kubeconfig.yaml").expanduser()
         write_kubeconfig(kubeconfig, f"https://{host}:{server.bound_port}", pki)
         compactor = asyncio.create_task(storage.run_compactor(stop, args.compact_interval, args.compact_retain))
-        client = RESTClient.from_kubeconfig(kubeconfig, "kyb-controller-manager")
-        controllers = asyncio.create_task(
-            asyncio.sleep(0) if args.disable_controller_manager else run_controller_manager(client, stop))
-        scheduler = asyncio.create_task(
-            asyncio.sleep(0) if args.disable_scheduler else run_scheduler_component(client, stop))
+        children = []
+        verbose = ["-v"] if args.verbose else []
+        if not args.disable_controller_manager:
+            children.append(supervise("controller-manager",
+                                      [*verbose, "controller-manager", "--kubeconfig", str(kubeconfig)], stop))
+        if not args.disable_scheduler:
+            children.append(supervise("scheduler", [*verbose, "scheduler", "--kubeconfig", str(kubeconfig)], stop))
+        components = asyncio.ensure_future(asyncio.gather(*children, return_exceptions=True))
         print(f"kybernetes API server listening on https://{host}:{server.bound_port}", flush=True)
         print(f"kubeconfig written to {kubeconfig}", flush=True)
         print(f"  export KUBECONFIG={kubeconfig}; kubectl get nodes", flush=True)
@@ -64,8 +65,7 @@ def run_server(args):
         finally:
             print("shutting down", flush=True)
             compactor.cancel()
-            await asyncio.wait_for(asyncio.gather(controllers, scheduler, return_exceptions=True), 10)
-            await client.close()
+            await asyncio.wait_for(components, 15)
             await server.stop()
             await storage.close()
         return 0
