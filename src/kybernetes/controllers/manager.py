@@ -11,12 +11,16 @@ from ..client.rest import RESTClient, wait_for_server
 from .base import ControllerContext
 from .garbagecollector import GarbageCollector
 from .namespace import NamespaceController
+from .replicaset import ReplicaSetController
+from .replicationcontroller import ReplicationManager
 
 log = logging.getLogger("kybernetes.controller-manager")
 
 CONTROLLERS = {
     "namespace": NamespaceController,
     "garbage-collector": GarbageCollector,
+    "replicaset": ReplicaSetController,
+    "replicationcontroller": ReplicationManager,
 }
 
 

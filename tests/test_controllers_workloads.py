@@ -1,0 +1,180 @@
+"""Workload controllers end to end: a real `kyb server` (all controllers) and the real kubectl.
+
+There are no kubelets here, so the tests play kubelet: they mark pods Running and Ready
+through `pods/NAME/status`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from .cluster import manifest, wait_until
+
+POD_TEMPLATE = {"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.0"}]}}
+
+
+def ns_manifest(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def apply(cluster, *docs: dict) -> None:
+    cluster.kubectl("apply", "-f", "-", input=manifest(*docs))
+
+
+def pods(cluster, ns: str, selector: str = "") -> list[dict]:
+    path = f"/api/v1/namespaces/{ns}/pods" + (f"?labelSelector={selector}" if selector else "")
+    code, body = cluster.request("GET", path)
+    assert code == 200, body
+    return [p for p in body["items"] if not p["metadata"].get("deletionTimestamp")]
+
+
+def get(cluster, path: str) -> dict:
+    code, body = cluster.request("GET", path)
+    assert code == 200, body
+    return body
+
+
+def mark_ready(cluster, pod: dict) -> None:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    status = {"status": {"phase": "Running", "conditions": [
+        {"type": "Ready", "status": "True", "lastTransitionTime": stamp},
+        {"type": "PodScheduled", "status": "True", "lastTransitionTime": stamp}]}}
+    meta = pod["metadata"]
+    code, body = cluster.request("PATCH", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status",
+                                 status, content_type="application/merge-patch+json")
+    assert code in (200, 404), body
+
+
+def ready_all(cluster, ns: str) -> int:
+    n = 0
+    for p in pods(cluster, ns):
+        if not any(c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", [])):
+            mark_ready(cluster, p)
+            n += 1
+    return n
+
+
+class Kubelet:
+    """A background loop that marks every new pod in a namespace Ready (a stand-in kubelet)."""
+
+    def __init__(self, cluster, ns: str, delay: float = 0.0):
+        self.cluster, self.ns, self.delay = cluster, ns, delay
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                if self.delay:
+                    self.stop.wait(self.delay)
+                ready_all(self.cluster, self.ns)
+            except Exception:  # noqa: BLE001 - keep the stand-in kubelet alive
+                pass
+            self.stop.wait(0.1)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(5)
+
+
+def replicaset(name: str, replicas: int, labels: dict | None = None) -> dict:
+    labels = labels or {"app": name}
+    return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+
+
+# --- ReplicaSet -----------------------------------------------------------------------------------
+def test_replicaset_creates_scales_and_reports_status(cluster):
+    ns = "rs-basic"
+    apply(cluster, ns_manifest(ns))
+    rs = replicaset("front", 3)
+    rs["metadata"]["namespace"] = ns
+    apply(cluster, rs)
+    created = wait_until(lambda: len(pods(cluster, ns)) == 3 and pods(cluster, ns), 30, what="3 pods")
+    owner = get(cluster, f"/apis/apps/v1/namespaces/{ns}/replicasets/front")
+    for p in created:
+        assert p["metadata"]["name"].startswith("front-") and len(p["metadata"]["name"]) == len("front-") + 5
+        assert p["metadata"]["ownerReferences"] == [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "front",
+                                                     "uid": owner["metadata"]["uid"], "controller": True,
+                                                     "blockOwnerDeletion": True}]
+    # no double creation while caches catch up
+    time.sleep(0.5)
+    assert len(pods(cluster, ns)) == 3
+    ready_all(cluster, ns)
+
+    def status_ok():
+        st = get(cluster, f"/apis/apps/v1/namespaces/{ns}/replicasets/front").get("status", {})
+        return (st.get("replicas"), st.get("readyReplicas"), st.get("availableReplicas"),
+                st.get("fullyLabeledReplicas"), st.get("observedGeneration")) == (3, 3, 3, 3, 1)
+    wait_until(status_ok, 30, what="RS status")
+    events = get(cluster, f"/api/v1/namespaces/{ns}/events")["items"]
+    created_events = [e for e in events if e["reason"] == "SuccessfulCreate"]
+    assert created_events and created_events[0]["source"]["component"] == "replicaset-controller"
+    assert created_events[0]["involvedObject"]["kind"] == "ReplicaSet"
+    # scale down: the not-ready pod goes first
+    victim = pods(cluster, ns)[0]
+    code, _ = cluster.request("PATCH", f"/api/v1/namespaces/{ns}/pods/{victim['metadata']['name']}/status",
+                              {"status": {"conditions": [{"type": "Ready", "status": "False"}]}},
+                              content_type="application/merge-patch+json")
+    assert code == 200
+    cluster.kubectl("scale", "-n", ns, "replicaset/front", "--replicas=2")
+    left = wait_until(lambda: len(pods(cluster, ns)) == 2 and pods(cluster, ns), 30, what="scale down to 2")
+    assert victim["metadata"]["name"] not in {p["metadata"]["name"] for p in left}
+    # a deleted pod is replaced
+    cluster.request("DELETE", f"/api/v1/namespaces/{ns}/pods/{left[0]['metadata']['name']}")
+    wait_until(lambda: len(pods(cluster, ns)) == 2 and left[0]["metadata"]["name"] not in
+               {p["metadata"]["name"] for p in pods(cluster, ns)}, 30, what="replacement pod")
+
+
+def test_replicaset_adopts_orphan_and_releases(cluster):
+    ns = "rs-adopt"
+    apply(cluster, ns_manifest(ns))
+    orphan = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "stray", "namespace": ns,
+                                                              "labels": {"app": "adopt"}},
+              "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    apply(cluster, orphan)
+    rs = replicaset("adopt", 2)
+    rs["metadata"]["namespace"] = ns
+    apply(cluster, rs)
+
+    def adopted():
+        pod = get(cluster, f"/api/v1/namespaces/{ns}/pods/stray")
+        refs = pod["metadata"].get("ownerReferences") or []
+        return refs and refs[0]["kind"] == "ReplicaSet" and refs[0]["name"] == "adopt" and refs[0]["controller"]
+    wait_until(adopted, 30, what="adoption")
+    wait_until(lambda: len(pods(cluster, ns)) == 2, 30, what="one more pod")
+    time.sleep(0.3)
+    assert len(pods(cluster, ns)) == 2
+    # relabel: the RS releases the pod and makes a replacement
+    cluster.kubectl("label", "-n", ns, "pod/stray", "app=other", "--overwrite")
+    wait_until(lambda: not get(cluster, f"/api/v1/namespaces/{ns}/pods/stray")["metadata"].get("ownerReferences"),
+               30, what="release")
+    wait_until(lambda: len(pods(cluster, ns, "app%3Dadopt")) == 2, 30, what="replacement")
+
+
+def test_replicationcontroller(cluster):
+    ns = "rc-basic"
+    apply(cluster, ns_manifest(ns))
+    rc = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "old", "namespace": ns},
+          "spec": {"replicas": 2, "selector": {"app": "old"},
+                   "template": {"metadata": {"labels": {"app": "old"}},
+                                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+    apply(cluster, rc)
+    got = wait_until(lambda: len(pods(cluster, ns)) == 2 and pods(cluster, ns), 30, what="2 pods")
+    assert got[0]["metadata"]["ownerReferences"][0]["kind"] == "ReplicationController"
+    ready_all(cluster, ns)
+    wait_until(lambda: get(cluster, f"/api/v1/namespaces/{ns}/replicationcontrollers/old")
+               .get("status", {}).get("readyReplicas") == 2, 30, what="RC ready")
+
+
+def _unused():
+    return json
