@@ -14,6 +14,7 @@ transfer and removal of fields a manager stopped applying.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -148,9 +149,14 @@ def _path_key(path: Path) -> tuple:
 
 
 def to_fields_v1(paths) -> dict:
-    """Serialize a field set to the nested FieldsV1 form."""
+    """Serialize a field set to the nested FieldsV1 form (shared result: treat as read-only)."""
+    return _to_fields_v1(frozenset(paths))
+
+
+@functools.lru_cache(maxsize=1024)
+def _to_fields_v1(members: frozenset) -> dict:
+    """Objects of one shape (a controller's pods) share their field sets: render each once."""
     tree: dict = {}
-    members: set[Path] = set(paths)
     for path in members:
         node = tree
         for element in path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
 
@@ -17,13 +18,20 @@ QUANTITY = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:([eE][+-]?[0-
 
 def parse_quantity(value) -> Fraction:
     """The quantity's exact value; raises ValueError for anything upstream would reject."""
+    if isinstance(value, str):
+        return _parse_text(value)
     if isinstance(value, bool):
         raise ValueError(f"invalid quantity {value!r}")
     if isinstance(value, int):
         return Fraction(value)
     if isinstance(value, float):
         return Fraction(value).limit_denominator(10**9)
-    m = QUANTITY.match(str(value).strip()) if isinstance(value, str) else None
+    raise ValueError(f"invalid quantity {value!r}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_text(value: str) -> Fraction:
+    m = QUANTITY.match(value.strip())
     if not m:
         raise ValueError(f"invalid quantity {value!r}")
     number = Fraction(m.group(1))

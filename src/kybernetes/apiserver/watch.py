@@ -9,6 +9,7 @@ shared between watchers whenever nothing about it is specific to one of them.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from ..api.resources import ResourceType
 from .watchcache import CacheEvent, TooOldError
 
 BOOKMARK_INTERVAL = 60.0
+COALESCE_BELOW = 64
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 
@@ -146,6 +148,11 @@ async def serve_watch(
             batch = await watcher.next_batch(wait)
             if watcher.closed and not batch:
                 break
+            if batch and len(batch) < COALESCE_BELOW:
+                # let writes finishing in this loop turn join the batch: one TLS record and
+                # one send for many events when the server is busy, no delay when it is not
+                await asyncio.sleep(0)
+                batch += watcher.take_pending()
             if batch:
                 await response.write(b"".join(stream.line(ev) for ev in batch))
             elif stream.bookmarks and time.monotonic() >= next_bookmark:

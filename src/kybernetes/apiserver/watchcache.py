@@ -90,6 +90,10 @@ class Watcher:
         batch, self.pending = self.pending, []
         return batch
 
+    def take_pending(self) -> list[CacheEvent]:
+        batch, self.pending = self.pending, []
+        return batch
+
 
 def bucket_of(key: str) -> str:
     """"/registry/core/pods/ns/name" -> "/registry/core/pods/"."""
