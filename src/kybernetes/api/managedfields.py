@@ -33,6 +33,7 @@ _IGNORED_META = ("name", "namespace", "uid", "resourceVersion", "generation", "c
 _IGNORED_PREFIXES: tuple[Path, ...] = (("f:apiVersion",), ("f:kind",)) + tuple(
     ("f:metadata", "f:" + name) for name in _IGNORED_META
 )
+_IGNORED_META_SET = frozenset(_IGNORED_META)
 _ELEMENT_ORDER = {"f": 0, "k": 1, "v": 2, "i": 3}
 
 
@@ -129,10 +130,18 @@ def _counted(path: Path, subresource: str) -> bool:
 
 
 def _values_of(obj: dict | None, schema, subresource: str = "", maps: bool = False) -> dict[Path, Any]:
+    """Member paths of `obj` that a writer owns (what `_counted` keeps), filtered before walking."""
     out: dict[Path, Any] = {}
-    if obj:
-        _walk(obj, schema, (), out, maps)
-    return {p: v for p, v in out.items() if _counted(p, subresource)}
+    if not obj:
+        return out
+    on_status = subresource == "status"
+    kept = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind") and (k == "status") == on_status}
+    meta = kept.get("metadata")
+    if isinstance(meta, dict):
+        kept["metadata"] = {k: v for k, v in meta.items() if k not in _IGNORED_META_SET}
+    _walk(kept, schema, (), out, maps)
+    out.pop(("f:metadata",), None)
+    return out
 
 
 def fields_of(obj: dict, schema, subresource: str = "") -> set[Path]:
