@@ -30,9 +30,6 @@ UPDATE = "Update"
 # Fields nobody owns (upstream strips them from every manager's set).
 _IGNORED_META = ("name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
                  "managedFields", "selfLink", "deletionTimestamp")
-_IGNORED_PREFIXES: tuple[Path, ...] = (("f:apiVersion",), ("f:kind",)) + tuple(
-    ("f:metadata", "f:" + name) for name in _IGNORED_META
-)
 _IGNORED_META_SET = frozenset(_IGNORED_META)
 _ELEMENT_ORDER = {"f": 0, "k": 1, "v": 2, "i": 3}
 
@@ -119,18 +116,8 @@ def _walk(value: Any, node, path: Path, out: dict[Path, Any], maps: bool = False
         out[path] = value
 
 
-def _counted(path: Path, subresource: str) -> bool:
-    if path == ("f:metadata",):
-        return False
-    for prefix in _IGNORED_PREFIXES:
-        if path[: len(prefix)] == prefix:
-            return False
-    is_status = path[:1] == ("f:status",)
-    return is_status if subresource == "status" else not is_status
-
-
 def _values_of(obj: dict | None, schema, subresource: str = "", maps: bool = False) -> dict[Path, Any]:
-    """Member paths of `obj` that a writer owns (what `_counted` keeps), filtered before walking."""
+    """Member paths of `obj` that a writer owns , filtered before walking."""
     out: dict[Path, Any] = {}
     if not obj:
         return out
