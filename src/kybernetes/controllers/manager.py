@@ -13,6 +13,7 @@ from .garbagecollector import GarbageCollector
 from .namespace import NamespaceController
 from .replicaset import ReplicaSetController
 from .replicationcontroller import ReplicationManager
+from .statefulset import StatefulSetController
 
 log = logging.getLogger("kybernetes.controller-manager")
 
@@ -21,6 +22,7 @@ CONTROLLERS = {
     "garbage-collector": GarbageCollector,
     "replicaset": ReplicaSetController,
     "replicationcontroller": ReplicationManager,
+    "statefulset": StatefulSetController,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...api.resources import ResourceType
 from ..strategy import Strategy
+from .batch import JobStrategy
 from .core import NamespaceStrategy, NoGenerationStrategy, PodStrategy, SecretStrategy
 from .service import ServiceStrategy
 
@@ -21,6 +22,7 @@ SPECIAL = {
     ("", "namespaces"): NamespaceStrategy,
     ("", "secrets"): SecretStrategy,
     ("", "services"): ServiceStrategy,
+    ("batch", "jobs"): JobStrategy,
 }
 
 

@@ -1,0 +1,101 @@
+"""StatefulSet, DaemonSet, Job and CronJob controllers against a real `kyb server`.
+
+No kubelet runs here: the tests play it, patching pod status to Running and Ready, or
+to Succeeded / Failed with a terminated container.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .cluster import manifest, wait_until
+
+CONTAINER = {"name": "c", "image": "busybox"}
+
+
+def _pods(c, selector: str, ns: str = "default") -> list[dict]:
+    return c.kubectl_json("get", "pods", "-n", ns, "-l", selector)["items"]
+
+
+def _names(c, selector: str) -> list[str]:
+    return sorted(p["metadata"]["name"] for p in _pods(c, selector) if not p["metadata"].get("deletionTimestamp"))
+
+
+def _set_status(c, pod: str, status: dict, ns: str = "default") -> None:
+    code, body = c.request("PATCH", f"/api/v1/namespaces/{ns}/pods/{pod}/status", {"status": status},
+                           content_type="application/merge-patch+json")
+    assert code == 200, body
+
+
+def _ready(c, pod: str) -> None:
+    _set_status(c, pod, {"phase": "Running", "conditions": [
+        {"type": "Ready", "status": "True", "lastTransitionTime": "2024-01-01T00:00:00Z"}]})
+
+
+def _finish(c, pod: str, code: int) -> None:
+    _set_status(c, pod, {"phase": "Succeeded" if code == 0 else "Failed", "containerStatuses": [
+        {"name": "c", "image": "busybox", "imageID": "", "ready": False, "restartCount": 0,
+         "state": {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                                  "startedAt": "2024-01-01T00:00:00Z", "finishedAt": "2024-01-01T00:00:01Z"}}}]})
+
+
+def _events(c, name: str) -> list[dict]:
+    return c.kubectl_json("get", "events", "--field-selector", f"involvedObject.name={name}")["items"]
+
+
+# --- StatefulSet ----------------------------------------------------------------------------------
+def _statefulset(replicas: int) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"serviceName": "nginx", "replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [CONTAINER]}},
+                     "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                         "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}}
+
+
+def test_statefulset_ordered_create_scale_down_and_claims(cluster):
+    c = cluster
+    c.kubectl("apply", "-f", "-", input=manifest(_statefulset(3)))
+    for i in range(3):
+        wait_until(lambda i=i: _names(c, "app=web") == [f"web-{j}" for j in range(i + 1)], timeout=20,
+                   what=f"web-0..web-{i} and no more")
+        pod = c.kubectl_json("get", "pod", f"web-{i}")
+        labels = pod["metadata"]["labels"]
+        assert labels["statefulset.kubernetes.io/pod-name"] == f"web-{i}"
+        assert labels["apps.kubernetes.io/pod-index"] == str(i)
+        assert labels["controller-revision-hash"].startswith("web-")
+        assert pod["spec"]["hostname"] == f"web-{i}" and pod["spec"]["subdomain"] == "nginx"
+        assert {"name": "data", "persistentVolumeClaim": {"claimName": f"data-web-{i}"}} in pod["spec"]["volumes"]
+        _ready(c, f"web-{i}")
+    claims = c.kubectl_json("get", "pvc", "-l", "app=web")["items"]
+    assert sorted(x["metadata"]["name"] for x in claims) == ["data-web-0", "data-web-1", "data-web-2"]
+    sts = wait_until(lambda: (s := c.kubectl_json("get", "sts", "web")).get("status", {}).get("readyReplicas") == 3
+                     and s, timeout=20, what="3 ready replicas")
+    status = sts["status"]
+    assert status["replicas"] == 3 and status["currentReplicas"] == 3 and status["updatedReplicas"] == 3
+    assert status["currentRevision"] == status["updateRevision"]
+    revs = c.kubectl_json("get", "controllerrevisions")["items"]
+    assert [r["revision"] for r in revs if r["metadata"]["name"] == status["updateRevision"]] == [1]
+    assert any(e["reason"] == "SuccessfulCreate" and e["message"] == "create Pod web-0 in StatefulSet web successful"
+               for e in _events(c, "web"))
+
+    c.kubectl("scale", "sts", "web", "--replicas=1")
+    wait_until(lambda: _names(c, "app=web") == ["web-0"], timeout=20, what="scale down to web-0")
+    deletes = sorted((e for e in _events(c, "web") if e["reason"] == "SuccessfulDelete"),
+                     key=lambda e: int(e["metadata"]["resourceVersion"]))
+    assert [e["message"] for e in deletes] == [f"delete Pod web-{i} in StatefulSet web successful" for i in (2, 1)]
+    assert len(c.kubectl_json("get", "pvc", "-l", "app=web")["items"]) == 3  # whenScaled: Retain
+
+    # a template change rolls the remaining pod to a new revision
+    c.kubectl("patch", "sts", "web", "--type=merge", "-p",
+              json.dumps({"spec": {"template": {"metadata": {"annotations": {"v": "2"}}}}}))
+
+    def rolled():
+        pods = _pods(c, "app=web")
+        return len(pods) == 1 and (pods[0]["metadata"].get("annotations") or {}).get("v") == "2" and pods[0]
+
+    pod = wait_until(rolled, timeout=20, what="web-0 recreated from the new revision")
+    _ready(c, pod["metadata"]["name"])
+    sts = wait_until(lambda: (s := c.kubectl_json("get", "sts", "web"))["status"].get("currentRevision")
+                     == s["status"].get("updateRevision") and s, timeout=20, what="rollout to complete")
+    assert sts["status"]["updatedReplicas"] == 1
+    assert pod["metadata"]["labels"]["controller-revision-hash"] == sts["status"]["updateRevision"]
