@@ -178,3 +178,60 @@ def test_replicationcontroller(cluster):
 
 def _unused():
     return json
+
+
+# --- Deployment -----------------------------------------------------------------------------------
+def deployment(name: str, ns: str, replicas: int = 3, image: str = "nginx:1.0", **spec) -> dict:
+    labels = {"app": name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": "web", "image": image}]}}, **spec}}
+
+
+def rs_list(cluster, ns: str) -> list[dict]:
+    return get(cluster, f"/apis/apps/v1/namespaces/{ns}/replicasets")["items"]
+
+
+def deploy_status(cluster, ns: str, name: str) -> dict:
+    return get(cluster, f"/apis/apps/v1/namespaces/{ns}/deployments/{name}").get("status", {})
+
+
+def condition(status: dict, type_: str) -> dict:
+    return next((c for c in status.get("conditions", []) if c["type"] == type_), {})
+
+
+def test_deployment_creates_replicaset_and_becomes_available(cluster):
+    ns = "deploy-basic"
+    apply(cluster, ns_manifest(ns))
+    apply(cluster, deployment("web", ns))
+    created = wait_until(lambda: len(pods(cluster, ns)) == 3 and pods(cluster, ns), 30, what="3 pods")
+    rss = rs_list(cluster, ns)
+    assert len(rss) == 1
+    rs = rss[0]
+    d = get(cluster, f"/apis/apps/v1/namespaces/{ns}/deployments/web")
+    pod_hash = rs["metadata"]["labels"]["pod-template-hash"]
+    assert rs["metadata"]["name"] == f"web-{pod_hash}"
+    assert rs["spec"]["selector"]["matchLabels"] == {"app": "web", "pod-template-hash": pod_hash}
+    assert rs["metadata"]["ownerReferences"][0]["uid"] == d["metadata"]["uid"]
+    assert rs["metadata"]["ownerReferences"][0]["controller"] is True
+    ann = rs["metadata"]["annotations"]
+    assert ann["deployment.kubernetes.io/revision"] == "1"
+    assert ann["deployment.kubernetes.io/desired-replicas"] == "3"
+    assert ann["deployment.kubernetes.io/max-replicas"] == "4"
+    for p in created:
+        assert p["metadata"]["ownerReferences"][0]["uid"] == rs["metadata"]["uid"]
+        assert p["metadata"]["labels"]["pod-template-hash"] == pod_hash
+    assert condition(deploy_status(cluster, ns, "web"), "Progressing").get("reason") in (
+        "NewReplicaSetCreated", "ReplicaSetUpdated", "FoundNewReplicaSet")
+    ready_all(cluster, ns)
+    done = cluster.kubectl("rollout", "status", "-n", ns, "deployment/web", "--timeout=30s")
+    assert "successfully rolled out" in done.stdout
+    st = deploy_status(cluster, ns, "web")
+    assert (st["replicas"], st["updatedReplicas"], st["readyReplicas"], st["availableReplicas"]) == (3, 3, 3, 3)
+    assert condition(st, "Available")["reason"] == "MinimumReplicasAvailable"
+    wait_until(lambda: condition(deploy_status(cluster, ns, "web"), "Progressing").get("reason")
+               == "NewReplicaSetAvailable", 20, what="NewReplicaSetAvailable")
+    events = get(cluster, f"/api/v1/namespaces/{ns}/events")["items"]
+    assert any(e["reason"] == "ScalingReplicaSet" and e["message"] == f"Scaled up replica set {rs['metadata']['name']}"
+               " to 3 from 0" for e in events), [e["message"] for e in events]

@@ -9,6 +9,7 @@ from ..client.factory import InformerFactory
 from ..client.leaderelection import LeaderElector
 from ..client.rest import RESTClient, wait_for_server
 from .base import ControllerContext
+from .deployment import DeploymentController
 from .garbagecollector import GarbageCollector
 from .namespace import NamespaceController
 from .replicaset import ReplicaSetController
@@ -22,6 +23,7 @@ CONTROLLERS = {
     "garbage-collector": GarbageCollector,
     "replicaset": ReplicaSetController,
     "replicationcontroller": ReplicationManager,
+    "deployment": DeploymentController,
     "statefulset": StatefulSetController,
 }
 
