@@ -6,9 +6,12 @@ through `pods/NAME/status`.
 
 from __future__ import annotations
 
-import json
+import asyncio
 import threading
 import time
+
+from kybernetes.client.events import EventRecorder
+from kybernetes.client.rest import RESTClient
 
 from .cluster import manifest, wait_until
 
@@ -176,10 +179,6 @@ def test_replicationcontroller(cluster):
                .get("status", {}).get("readyReplicas") == 2, 30, what="RC ready")
 
 
-def _unused():
-    return json
-
-
 # --- Deployment -----------------------------------------------------------------------------------
 def deployment(name: str, ns: str, replicas: int = 3, image: str = "nginx:1.0", **spec) -> dict:
     labels = {"app": name}
@@ -235,3 +234,148 @@ def test_deployment_creates_replicaset_and_becomes_available(cluster):
     events = get(cluster, f"/api/v1/namespaces/{ns}/events")["items"]
     assert any(e["reason"] == "ScalingReplicaSet" and e["message"] == f"Scaled up replica set {rs['metadata']['name']}"
                " to 3 from 0" for e in events), [e["message"] for e in events]
+
+
+def test_deployment_rolling_update_undo_scale_and_delete(cluster):
+    ns = "deploy-roll"
+    apply(cluster, ns_manifest(ns))
+    d = deployment("app", ns, replicas=4, strategy={"type": "RollingUpdate",
+                                                    "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}})
+    apply(cluster, d)
+    with Kubelet(cluster, ns):
+        cluster.kubectl("rollout", "status", "-n", ns, "deployment/app", "--timeout=40s")
+        first = rs_list(cluster, ns)
+        assert len(first) == 1
+        # roll to a new image, watching the bounds: at most 4+1 pods, at least 4-1 ready
+        peak = {"pods": 0, "min_ready": 99}
+        stop = threading.Event()
+
+        def observe():
+            while not stop.is_set():
+                items = rs_list(cluster, ns)
+                total = sum(rs["spec"]["replicas"] for rs in items)
+                ready = sum(rs.get("status", {}).get("availableReplicas", 0) for rs in items)
+                peak["pods"] = max(peak["pods"], total)
+                peak["min_ready"] = min(peak["min_ready"], ready)
+                stop.wait(0.02)
+        watcher = threading.Thread(target=observe, daemon=True)
+        watcher.start()
+        cluster.kubectl("set", "image", "-n", ns, "deployment/app", "web=nginx:2.0")
+        cluster.kubectl("rollout", "status", "-n", ns, "deployment/app", "--timeout=50s")
+        stop.set()
+        watcher.join(5)
+        assert peak["pods"] <= 5, peak
+        assert peak["min_ready"] >= 3, peak
+        rss = rs_list(cluster, ns)
+        assert len(rss) == 2
+        new = next(rs for rs in rss if rs["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:2.0")
+        old = next(rs for rs in rss if rs is not new)
+        assert new["spec"]["replicas"] == 4 and old["spec"]["replicas"] == 0
+        assert new["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+        assert all(p["spec"]["containers"][0]["image"] == "nginx:2.0" for p in pods(cluster, ns))
+        history = cluster.kubectl("rollout", "history", "-n", ns, "deployment/app").stdout
+        assert "1 " in history and "2 " in history, history
+        # undo returns to the first template (revision 3 reuses the first ReplicaSet)
+        cluster.kubectl("rollout", "undo", "-n", ns, "deployment/app")
+        cluster.kubectl("rollout", "status", "-n", ns, "deployment/app", "--timeout=50s")
+        d_now = get(cluster, f"/apis/apps/v1/namespaces/{ns}/deployments/app")
+        assert d_now["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.0"
+        back = get(cluster, f"/apis/apps/v1/namespaces/{ns}/replicasets/{old['metadata']['name']}")
+        assert back["spec"]["replicas"] == 4
+        assert back["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+        assert back["metadata"]["annotations"]["deployment.kubernetes.io/revision-history"] == "1"
+        assert d_now["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+        wait_until(lambda: len(pods(cluster, ns)) == 4 and all(
+            p["spec"]["containers"][0]["image"] == "nginx:1.0" for p in pods(cluster, ns)), 30, what="old pods back")
+        # undo to a named revision
+        cluster.kubectl("rollout", "undo", "-n", ns, "deployment/app", "--to-revision=2")
+        cluster.kubectl("rollout", "status", "-n", ns, "deployment/app", "--timeout=50s")
+        assert get(cluster, f"/apis/apps/v1/namespaces/{ns}/deployments/app")["spec"]["template"]["spec"][
+            "containers"][0]["image"] == "nginx:2.0"
+        # restart makes a new ReplicaSet
+        cluster.kubectl("rollout", "restart", "-n", ns, "deployment/app")
+        wait_until(lambda: len(rs_list(cluster, ns)) == 3, 30, what="a third ReplicaSet")
+        cluster.kubectl("rollout", "status", "-n", ns, "deployment/app", "--timeout=50s")
+        # scale down deletes pods
+        cluster.kubectl("scale", "-n", ns, "deployment/app", "--replicas=2")
+        wait_until(lambda: len(pods(cluster, ns)) == 2, 30, what="2 pods")
+        wait_until(lambda: deploy_status(cluster, ns, "app").get("replicas") == 2, 30, what="status replicas 2")
+    # background delete: the garbage collector removes ReplicaSets and pods
+    cluster.kubectl("delete", "-n", ns, "deployment/app", "--cascade=background")
+    wait_until(lambda: not rs_list(cluster, ns) and not pods(cluster, ns), 40, what="GC of RSes and pods")
+
+
+def test_deployment_recreate_paused_and_progress_deadline(cluster):
+    ns = "deploy-recreate"
+    apply(cluster, ns_manifest(ns))
+    apply(cluster, deployment("batch", ns, replicas=2, strategy={"type": "Recreate"}, progressDeadlineSeconds=2))
+    with Kubelet(cluster, ns):
+        cluster.kubectl("rollout", "status", "-n", ns, "deployment/batch", "--timeout=30s")
+        first = {p["metadata"]["name"] for p in pods(cluster, ns)}
+        # paused: template changes make no new ReplicaSet, scaling still works
+        cluster.kubectl("rollout", "pause", "-n", ns, "deployment/batch")
+        wait_until(lambda: condition(deploy_status(cluster, ns, "batch"), "Progressing").get("reason")
+                   == "DeploymentPaused", 20, what="DeploymentPaused")
+        cluster.kubectl("set", "image", "-n", ns, "deployment/batch", "web=nginx:3.0")
+        cluster.kubectl("scale", "-n", ns, "deployment/batch", "--replicas=3")
+        wait_until(lambda: len(pods(cluster, ns)) == 3, 30, what="3 pods while paused")
+        assert len(rs_list(cluster, ns)) == 1
+        # resume: Recreate removes every old pod before any new one exists
+        seen_mixed = []
+        stop = threading.Event()
+
+        def observe():
+            while not stop.is_set():
+                images = {p["spec"]["containers"][0]["image"] for p in pods(cluster, ns)}
+                if len(images) > 1:
+                    seen_mixed.append(images)
+                stop.wait(0.02)
+        watcher = threading.Thread(target=observe, daemon=True)
+        watcher.start()
+        cluster.kubectl("rollout", "resume", "-n", ns, "deployment/batch")
+        cluster.kubectl("rollout", "status", "-n", ns, "deployment/batch", "--timeout=40s")
+        stop.set()
+        watcher.join(5)
+        assert not seen_mixed, seen_mixed
+        now_pods = pods(cluster, ns)
+        assert len(now_pods) == 3 and not first & {p["metadata"]["name"] for p in now_pods}
+    # no kubelet: the next rollout cannot progress and times out
+    cluster.kubectl("set", "image", "-n", ns, "deployment/batch", "web=nginx:4.0")
+    wait_until(lambda: condition(deploy_status(cluster, ns, "batch"), "Progressing").get("reason")
+               == "ProgressDeadlineExceeded", 30, what="ProgressDeadlineExceeded")
+    out = cluster.kubectl("rollout", "status", "-n", ns, "deployment/batch", "--timeout=10s", check=False)
+    assert out.returncode != 0 and "exceeded its progress deadline" in out.stderr, out
+
+
+def test_leader_lease_and_event_aggregation(cluster):
+    lease = wait_until(lambda: cluster.request("GET", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/"
+                                                      "kube-controller-manager")[1].get("spec"), 20, what="lease")
+    assert lease["holderIdentity"] and lease["leaseDurationSeconds"] == 15
+    assert lease["acquireTime"] and lease["renewTime"]
+    ns = "rs-events"
+    apply(cluster, ns_manifest(ns))
+    rs = replicaset("agg", 0)
+    rs["metadata"]["namespace"] = ns
+    apply(cluster, rs)
+    obj = get(cluster, f"/apis/apps/v1/namespaces/{ns}/replicasets/agg")
+    obj.update(apiVersion="apps/v1", kind="ReplicaSet")
+
+    async def record():
+        client = RESTClient.from_kubeconfig(cluster.kubeconfig)
+        try:
+            recorder = EventRecorder(client, "test-controller")
+            first = await recorder.emit(obj, "Warning", "FailedCreate", "Error creating: quota")
+            second = await recorder.emit(obj, "Warning", "FailedCreate", "Error creating: quota")
+            other = await recorder.emit(obj, "Normal", "SuccessfulCreate", "Created pod: x")
+            return first, second, other
+        finally:
+            await client.close()
+    first, second, other = asyncio.run(record())
+    assert first["metadata"]["name"] == second["metadata"]["name"] != other["metadata"]["name"]
+    assert first["metadata"]["name"].startswith("agg.")
+    evs = [e for e in get(cluster, f"/api/v1/namespaces/{ns}/events")["items"] if e["reason"] == "FailedCreate"]
+    assert len(evs) == 1 and evs[0]["count"] == 2 and evs[0]["type"] == "Warning"
+    ref = evs[0]["involvedObject"]
+    assert (ref["kind"], ref["apiVersion"], ref["name"], ref["namespace"], ref["uid"]) == (
+        "ReplicaSet", "apps/v1", "agg", ns, obj["metadata"]["uid"])
+    assert evs[0]["source"]["component"] == evs[0]["reportingComponent"] == "test-controller"

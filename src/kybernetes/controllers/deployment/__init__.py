@@ -118,7 +118,12 @@ class DeploymentController(SyncMixin, RollingMixin, RecreateMixin, ProgressMixin
 
     # --- the sync ---------------------------------------------------------------------------------
     async def reconcile(self, key: str) -> None:
-        await self.sync_deployment(key)
+        try:
+            await self.sync_deployment(key)
+        except ApiError as e:
+            if e.code == 409:
+                raise Requeue(0.1) from None  # our cache was stale: sync again once it catches up
+            raise
 
     async def sync_deployment(self, key: str) -> None:
         cached = self.deployments.get(key)
