@@ -22,6 +22,7 @@ from .watchcache import CacheEvent, TooOldError
 
 BOOKMARK_INTERVAL = 60.0
 COALESCE_BELOW = 64
+WRITE_CHUNK = 128 * 1024
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 
@@ -89,6 +90,23 @@ def expired_event(requested: int, oldest: int) -> bytes:
         "reason": "Expired", "code": 410}}) + b"\n"
 
 
+async def write_lines(response: web.StreamResponse, lines) -> None:
+    """Write event lines in pieces of about WRITE_CHUNK bytes, waiting for the socket between them.
+
+    One huge write (a replay of thousands of events) makes the transport buffer megabytes
+    and move them around on every partial send; bounded pieces keep that linear."""
+    pending: list[bytes] = []
+    size = 0
+    for line in lines:
+        pending.append(line)
+        size += len(line)
+        if size >= WRITE_CHUNK:
+            await response.write(b"".join(pending))
+            pending, size = [], 0
+    if pending:
+        await response.write(b"".join(pending))
+
+
 async def serve_watch(
     request: web.Request,
     cache,
@@ -135,8 +153,7 @@ async def serve_watch(
         return response
     try:
         if initial:
-            for i in range(0, len(initial), 500):
-                await response.write(b"".join(initial[i:i + 500]))
+            await write_lines(response, initial)
         next_bookmark = time.monotonic() + BOOKMARK_INTERVAL
         while True:
             now = time.monotonic()
@@ -154,7 +171,7 @@ async def serve_watch(
                 await asyncio.sleep(0)
                 batch += watcher.take_pending()
             if batch:
-                await response.write(b"".join(stream.line(ev) for ev in batch))
+                await write_lines(response, (stream.line(ev) for ev in batch))
             elif stream.bookmarks and time.monotonic() >= next_bookmark:
                 await response.write(stream.bookmark(cache.revision))
                 next_bookmark = time.monotonic() + BOOKMARK_INTERVAL
