@@ -379,3 +379,49 @@ def test_leader_lease_and_event_aggregation(cluster):
     assert (ref["kind"], ref["apiVersion"], ref["name"], ref["namespace"], ref["uid"]) == (
         "ReplicaSet", "apps/v1", "agg", ns, obj["metadata"]["uid"])
     assert evs[0]["source"]["component"] == evs[0]["reportingComponent"] == "test-controller"
+
+
+def test_leader_election_takeover_and_loss(cluster):
+    from kybernetes.client.leaderelection import LeaderElector
+
+    async def scenario():
+        client = RESTClient.from_kubeconfig(cluster.kubeconfig)
+        stop = asyncio.Event()
+        log = []
+
+        async def lead(name, leading_stop):
+            log.append(("start", name))
+            await leading_stop.wait()
+            log.append(("stop", name))
+        fast = {"lease_duration": 1.5, "renew_deadline": 1.0, "retry_period": 0.2}
+        a = LeaderElector(client, "default", "test-lock", "a", **fast)
+        b = LeaderElector(client, "default", "test-lock", "b", **fast)
+        try:
+            task_a = asyncio.create_task(a.run(stop, lambda s: lead("a", s)))
+            await asyncio.sleep(0.5)
+            task_b = asyncio.create_task(b.run(stop, lambda s: lead("b", s)))
+            await asyncio.sleep(1.0)
+            assert log == [("start", "a")] and a.leading and not b.leading
+            lease = await client.get("coordination.k8s.io", "v1", "leases", "test-lock", "default")
+            assert lease["spec"]["holderIdentity"] == "a" and lease["spec"]["leaseTransitions"] == 0
+            # someone else grabs the lock: a cannot renew, stops leading within the renew deadline
+            lease["spec"].update(holderIdentity="intruder", leaseDurationSeconds=1)
+            await client.update("coordination.k8s.io", "v1", "leases", lease, "default")
+            await asyncio.wait_for(task_a, 5)
+            assert ("stop", "a") in log
+            # the intruder never renews: b takes over once its lease has run out
+            for _ in range(50):
+                if b.leading:
+                    break
+                await asyncio.sleep(0.1)
+            assert b.leading and ("start", "b") in log
+            lease = await client.get("coordination.k8s.io", "v1", "leases", "test-lock", "default")
+            assert lease["spec"]["holderIdentity"] == "b" and lease["spec"]["leaseTransitions"] >= 1
+            stop.set()
+            await asyncio.wait_for(task_b, 5)
+            released = await client.get("coordination.k8s.io", "v1", "leases", "test-lock", "default")
+            assert released["spec"].get("holderIdentity", "") == ""
+        finally:
+            stop.set()
+            await client.close()
+    asyncio.run(scenario())
