@@ -99,3 +99,84 @@ def test_statefulset_ordered_create_scale_down_and_claims(cluster):
                      == s["status"].get("updateRevision") and s, timeout=20, what="rollout to complete")
     assert sts["status"]["updatedReplicas"] == 1
     assert pod["metadata"]["labels"]["controller-revision-hash"] == sts["status"]["updateRevision"]
+
+
+# --- Job ------------------------------------------------------------------------------------------
+def _job(name: str, **spec) -> dict:
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"template": {"spec": {"containers": [CONTAINER], "restartPolicy": "Never"}}, **spec}}
+
+
+def _active(c, job: str) -> list[dict]:
+    return [p for p in _pods(c, f"batch.kubernetes.io/job-name={job}")
+            if p["status"].get("phase") not in ("Succeeded", "Failed") and not p["metadata"].get("deletionTimestamp")]
+
+
+def _condition(job: dict, type_: str) -> dict | None:
+    return next((x for x in job.get("status", {}).get("conditions") or () if x["type"] == type_
+                 and x["status"] == "True"), None)
+
+
+def test_job_runs_completions_with_parallelism(cluster):
+    c = cluster
+    c.kubectl("apply", "-f", "-", input=manifest(_job("pi", completions=3, parallelism=2)))
+    job = c.kubectl_json("get", "job", "pi")
+    uid = job["metadata"]["uid"]
+    assert job["spec"]["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    first = wait_until(lambda: len(p := _active(c, "pi")) == 2 and p, timeout=20, what="2 active pods")
+    for pod in first:
+        labels = pod["metadata"]["labels"]
+        assert labels["batch.kubernetes.io/job-name"] == labels["job-name"] == "pi"
+        assert labels["controller-uid"] == uid
+        assert pod["metadata"]["finalizers"] == ["batch.kubernetes.io/job-tracking"]
+        _finish(c, pod["metadata"]["name"], 0)
+    last = wait_until(lambda: len(p := _active(c, "pi")) == 1 and p, timeout=20, what="the third pod")
+    assert wait_until(lambda: c.kubectl_json("get", "job", "pi")["status"].get("succeeded") == 2, timeout=20,
+                      what="2 counted successes")
+    _finish(c, last[0]["metadata"]["name"], 0)
+    job = wait_until(lambda: _condition(j := c.kubectl_json("get", "job", "pi"), "Complete") and j, timeout=20,
+                     what="job to complete")
+    st = job["status"]
+    assert st["succeeded"] == 3 and not st.get("failed") and st.get("completionTime") and not st.get("active")
+    assert _condition(job, "SuccessCriteriaMet")["reason"] == "CompletionsReached"
+    assert not st.get("uncountedTerminatedPods")
+    assert all(not p["metadata"].get("finalizers") for p in _pods(c, "job-name=pi"))
+    assert any(e["reason"] == "Completed" and e["message"] == "Job completed" for e in _events(c, "pi"))
+    assert sum(e["reason"] == "SuccessfulCreate" for e in _events(c, "pi")) == 3
+
+
+def test_job_fails_after_backoff_limit(cluster):
+    c = cluster
+    c.kubectl("apply", "-f", "-", input=manifest(_job("flaky", backoffLimit=1)))
+    for attempt in range(2):
+        pod = wait_until(lambda: len(p := _active(c, "flaky")) == 1 and p[0], timeout=30,
+                         what=f"attempt {attempt + 1}")
+        _finish(c, pod["metadata"]["name"], 1)
+    job = wait_until(lambda: _condition(j := c.kubectl_json("get", "job", "flaky"), "Failed") and j, timeout=20,
+                     what="job to fail")
+    assert _condition(job, "Failed")["reason"] == "BackoffLimitExceeded"
+    assert _condition(job, "FailureTarget")["message"] == "Job has reached the specified backoff limit"
+    assert job["status"]["failed"] == 2 and not _active(c, "flaky")
+    assert any(e["reason"] == "BackoffLimitExceeded" and e["type"] == "Warning" for e in _events(c, "flaky"))
+
+
+def test_indexed_job_pods_carry_their_index_and_ttl_deletes_it(cluster):
+    c = cluster
+    c.kubectl("apply", "-f", "-", input=manifest(_job("idx", completions=3, parallelism=3, completionMode="Indexed",
+                                                      ttlSecondsAfterFinished=1)))
+    pods = wait_until(lambda: len(p := _active(c, "idx")) == 3 and p, timeout=20, what="3 indexed pods")
+    by_index = {p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]: p for p in pods}
+    assert sorted(by_index) == ["0", "1", "2"]
+    for index, pod in by_index.items():
+        assert pod["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"] == index
+        assert pod["metadata"]["generateName"] == f"idx-{index}-" and pod["spec"]["hostname"] == f"idx-{index}"
+        env = pod["spec"]["containers"][0]["env"]
+        assert env == [{"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {
+            "apiVersion": "v1", "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}}]
+    _finish(c, by_index["2"]["metadata"]["name"], 0)
+    wait_until(lambda: c.kubectl_json("get", "job", "idx")["status"].get("completedIndexes") == "2", timeout=20,
+               what="index 2 completed")
+    for index in ("0", "1"):
+        _finish(c, by_index[index]["metadata"]["name"], 0)
+    wait_until(lambda: c.kubectl("get", "job", "idx", check=False).returncode != 0, timeout=30,
+               what="the finished job to be deleted by its ttl")

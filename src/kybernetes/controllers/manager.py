@@ -11,10 +11,12 @@ from ..client.rest import RESTClient, wait_for_server
 from .base import ControllerContext
 from .deployment import DeploymentController
 from .garbagecollector import GarbageCollector
+from .job import JobController
 from .namespace import NamespaceController
 from .replicaset import ReplicaSetController
 from .replicationcontroller import ReplicationManager
 from .statefulset import StatefulSetController
+from .ttlafterfinished import TTLAfterFinishedController
 
 log = logging.getLogger("kybernetes.controller-manager")
 
@@ -25,6 +27,8 @@ CONTROLLERS = {
     "replicationcontroller": ReplicationManager,
     "deployment": DeploymentController,
     "statefulset": StatefulSetController,
+    "job": JobController,
+    "ttl-after-finished": TTLAfterFinishedController,
 }
 
 
