@@ -13,7 +13,9 @@ def run_controller_manager_command(args):
         client = RESTClient.from_kubeconfig(args.kubeconfig, "kyb-controller-manager")
         enabled = [c.strip() for c in args.controllers.split(",") if c.strip()] or None
         try:
-            await run_controller_manager(client, stop, enabled)
+            from .main import controller_options
+
+            await run_controller_manager(client, stop, enabled, options=controller_options(args))
         finally:
             await client.close()
         return 0

@@ -29,6 +29,25 @@ def _port_range(value: str) -> tuple[int, int]:
     return lo, hi
 
 
+def _controller_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cluster-cidr", default="10.42.0.0/16",
+                   help="CIDR of pod addresses; each node gets a /24 of it (default 10.42.0.0/16)")
+    p.add_argument("--node-monitor-grace-period", type=float, default=40.0, metavar="SECONDS",
+                   help="seconds without a node heartbeat before the node is marked NotReady (default 40)")
+    p.add_argument("--terminated-pod-gc-threshold", type=int, default=12500,
+                   help="terminated pods kept before the oldest are deleted; 0 disables (default 12500)")
+
+
+def controller_options(args) -> dict:
+    return {"cluster_cidr": args.cluster_cidr, "node_monitor_grace_period": args.node_monitor_grace_period,
+            "terminated_pod_gc_threshold": args.terminated_pod_gc_threshold}
+
+
+def controller_argv(args) -> list[str]:
+    return ["--cluster-cidr", args.cluster_cidr, "--node-monitor-grace-period", str(args.node_monitor_grace_period),
+            "--terminated-pod-gc-threshold", str(args.terminated_pod_gc_threshold)]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kyb",
@@ -65,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="do not run the scheduler in this process (run `kyb scheduler` elsewhere)")
     server.add_argument("--watch-cache-history", type=int, default=20000,
                         help="events per resource kept for watches to resume from (default 20000)")
+    server.add_argument("--sim-nodes", type=int, default=0, metavar="N",
+                        help="also run N simulated nodes (the `sim` runtime, like kwok) in a child process")
+    _controller_flags(server)
     cm = sub.add_parser(
         "controller-manager",
         help="run the controllers (namespace, garbage collector, ...) against a cluster",
@@ -72,6 +94,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cm.add_argument("--kubeconfig", type=Path, required=True, help="kubeconfig of the cluster to manage")
     cm.add_argument("--controllers", default="", help="comma-separated controllers to run (default: all)")
+    _controller_flags(cm)
+    sim = sub.add_parser(
+        "sim-nodes",
+        help="run simulated nodes (registered Nodes whose pods are simulated, like kwok) against a cluster",
+        description="Register COUNT Nodes and act as their kubelets: Lease heartbeats, node status and pods "
+                    "run by the simulated `sim` runtime (annotations sim.kybernetes.io/run-seconds and "
+                    "sim.kybernetes.io/exit-code make containers exit). Annotate a Node "
+                    "sim.kybernetes.io/heartbeat=false to make it stop reporting.",
+    )
+    sim.add_argument("--kubeconfig", type=Path, required=True, help="kubeconfig of the cluster")
+    sim.add_argument("--count", type=int, default=1, help="number of nodes (default 1)")
+    sim.add_argument("--name-prefix", default="sim-node-", help="node names are PREFIX0, PREFIX1, ... (default sim-node-)")
+    sim.add_argument("--first-index", type=int, default=0, help="number of the first node (default 0)")
     sched = sub.add_parser(
         "scheduler",
         help="run the scheduler (binds pods to nodes) against a cluster",
@@ -106,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         from .components import run_scheduler_command
 
         return _run(run_scheduler_command(args))
+    if args.command == "sim-nodes":
+        from .simnodes import run_sim_nodes_command
+
+        return _run(run_sim_nodes_command(args))
     if args.command == "controller-manager":
         from .components import run_controller_manager_command
 

@@ -17,7 +17,7 @@ log = logging.getLogger("kybernetes.server")
 
 
 def run_server(args):
-    from .main import default_data_dir
+    from .main import controller_argv, default_data_dir
 
     async def run(stop: asyncio.Event) -> int:
         data_dir: Path = (args.data_dir or default_data_dir()).expanduser().resolve()
@@ -53,9 +53,13 @@ def run_server(args):
         verbose = ["-v"] if args.verbose else []
         if not args.disable_controller_manager:
             children.append(supervise("controller-manager",
-                                      [*verbose, "controller-manager", "--kubeconfig", str(kubeconfig)], stop))
+                                      [*verbose, "controller-manager", "--kubeconfig", str(kubeconfig),
+                                       *controller_argv(args)], stop))
         if not args.disable_scheduler:
             children.append(supervise("scheduler", [*verbose, "scheduler", "--kubeconfig", str(kubeconfig)], stop))
+        if args.sim_nodes > 0:
+            children.append(supervise("sim-nodes", [*verbose, "sim-nodes", "--kubeconfig", str(kubeconfig),
+                                                    "--count", str(args.sim_nodes)], stop))
         components = asyncio.ensure_future(asyncio.gather(*children, return_exceptions=True))
         print(f"kybernetes API server listening on https://{host}:{server.bound_port}", flush=True)
         print(f"kubeconfig written to {kubeconfig}", flush=True)

@@ -10,11 +10,17 @@ from ..client.leaderelection import LeaderElector
 from ..client.rest import RESTClient, wait_for_server
 from .base import ControllerContext
 from .deployment import DeploymentController
+from .endpoints import EndpointsController
+from .endpointslice import EndpointSliceController
 from .garbagecollector import GarbageCollector
 from .job import JobController
 from .namespace import NamespaceController
+from .nodeipam import NodeIPAMController
+from .nodelifecycle import NodeLifecycleController
+from .podgc import PodGCController
 from .replicaset import ReplicaSetController
 from .replicationcontroller import ReplicationManager
+from .serviceaccount import ServiceAccountsController
 from .statefulset import StatefulSetController
 from .ttlafterfinished import TTLAfterFinishedController
 
@@ -29,11 +35,17 @@ CONTROLLERS = {
     "statefulset": StatefulSetController,
     "job": JobController,
     "ttl-after-finished": TTLAfterFinishedController,
+    "node-ipam": NodeIPAMController,
+    "node-lifecycle": NodeLifecycleController,
+    "pod-garbage-collector": PodGCController,
+    "endpoint": EndpointsController,
+    "endpointslice": EndpointSliceController,
+    "serviceaccount": ServiceAccountsController,
 }
 
 
 async def run_controller_manager(client: RESTClient, stop: asyncio.Event, enabled: list[str] | None = None,
-                                 leader_elect: bool = True) -> None:
+                                 leader_elect: bool = True, options: dict | None = None) -> None:
     """Run the controllers while holding the Lease kube-system/kube-controller-manager.
 
     Losing the Lease stops every controller; the manager then campaigns again and starts
@@ -41,16 +53,18 @@ async def run_controller_manager(client: RESTClient, stop: asyncio.Event, enable
     """
     await wait_for_server(client)
     if not leader_elect:
-        await _run_controllers(client, stop, enabled)
+        await _run_controllers(client, stop, enabled, options)
         return
     elector = LeaderElector(client, "kube-system", "kube-controller-manager")
     while not stop.is_set():
-        await elector.run(stop, lambda leading: _run_controllers(client, leading, enabled))
+        await elector.run(stop, lambda leading: _run_controllers(client, leading, enabled, options))
 
 
-async def _run_controllers(client: RESTClient, stop: asyncio.Event, enabled: list[str] | None) -> None:
+async def _run_controllers(client: RESTClient, stop: asyncio.Event, enabled: list[str] | None,
+                           options: dict | None = None) -> None:
     factory = InformerFactory(client)
     ctx = ControllerContext(client, factory)
+    ctx.options = options or {}  # controller flags (cluster CIDR, grace periods, ...) by option name
     names = enabled or list(CONTROLLERS)
     controllers = [CONTROLLERS[n](ctx) for n in names]
     factory.start(stop)

@@ -1,0 +1,310 @@
+"""Pod workers: drive each pod bound to one of our nodes through a runtime, level-triggered.
+
+`sync_pod(key)` looks at the pod (from the informer cache) and at what the runtime
+reports, takes the next step (sandbox, init containers in order, containers, restarts
+with upstream's crash-loop back-off, graceful termination) and writes the resulting
+status through `pods/NAME/status`. Runtime events and timers only re-queue the pod.
+Works for any `Runtime`; many nodes may share one set of workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from ..api.meta import rfc3339
+from ..client.informer import Informer
+from ..client.rest import ApiError, RESTClient
+from ..client.workqueue import WorkQueue
+from .runtime import EXITED, RUNNING, ContainerStatus, PodSandbox
+from .status import ContainerView, container_status, pod_conditions, pod_phase, with_transition_times
+
+log = logging.getLogger("kybernetes.kubelet.pods")
+
+INITIAL_BACKOFF, MAX_BACKOFF = 10.0, 300.0  # upstream kubelet crash-loop back-off
+
+
+class Backoff:
+    """client-go flowcontrol.Backoff keyed by container: 10 s doubling to 5 min, reset after 10 quiet minutes."""
+
+    def __init__(self, initial: float = INITIAL_BACKOFF, cap: float = MAX_BACKOFF, clock=time.time):
+        self.initial, self.cap, self.clock = initial, cap, clock
+        self.entries: dict[str, tuple[float, float]] = {}  # key -> (backoff, last update)
+
+    def _expired(self, event_time: float, last: float) -> bool:
+        return event_time - last > 2 * self.cap
+
+    def remaining(self, key: str, event_time: float) -> float:
+        """Seconds still to wait after an exit at `event_time` (0: may restart now)."""
+        entry = self.entries.get(key)
+        if entry is None or self._expired(event_time, entry[1]):
+            return 0.0
+        return max(0.0, entry[0] - (self.clock() - event_time))
+
+    def current(self, key: str) -> float:
+        return self.entries.get(key, (self.initial, 0))[0]
+
+    def next(self, key: str, event_time: float) -> None:
+        entry = self.entries.get(key)
+        if entry is None or self._expired(event_time, entry[1]):
+            self.entries[key] = (self.initial, event_time)
+        else:
+            self.entries[key] = (min(entry[0] * 2, self.cap), event_time)
+
+    def forget_prefix(self, prefix: str) -> None:
+        for k in [k for k in self.entries if k.startswith(prefix)]:
+            del self.entries[k]
+
+
+@dataclass
+class PodState:
+    uid: str
+    node: str
+    sandbox: PodSandbox | None = None
+    views: dict[str, ContainerView] = field(default_factory=dict)
+    start_time: str = ""
+    init_done: bool = False
+    init_failed: bool = False
+    stopping: bool = False
+
+
+def _restart(policy: str, c: ContainerStatus) -> bool:
+    return policy == "Always" or (policy == "OnFailure" and c.exit_code != 0)
+
+
+class PodWorkers:
+    def __init__(self, client: RESTClient, pods: Informer, nodes: dict, workers: int = 8):
+        self.client = client
+        self.pods = pods
+        self.nodes = nodes  # node name -> NodeHandle
+        self.workers = workers
+        self.queue = WorkQueue()
+        self.states: dict[str, PodState] = {}
+        self.backoff = Backoff()
+        self.by_uid: dict[str, str] = {}
+
+    def enqueue(self, key: str) -> None:
+        self.queue.add(key)
+
+    def runtime_event(self, pod_uid: str) -> None:
+        key = self.by_uid.get(pod_uid)
+        if key:
+            self.queue.add(key)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        tasks = [asyncio.create_task(self._worker()) for _ in range(self.workers)]
+        await stop.wait()
+        self.queue.shutdown()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            if key is None:
+                return
+            try:
+                wake = await self.sync_pod(key)
+                self.queue.forget(key)
+                if wake is not None:
+                    self.queue.add_after(key, max(0.0, wake))
+            except Exception as e:  # noqa: BLE001 - retried with backoff like any sync
+                log.warning("sync pod %s failed: %s", key, e)
+                self.queue.add_rate_limited(key)
+            finally:
+                self.queue.done(key)
+
+    # --- the sync --------------------------------------------------------------------------------
+    async def sync_pod(self, key: str) -> float | None:
+        """One step for pod `key`; returns seconds after which to look again (None: on the next event)."""
+        pod = self.pods.get(key)
+        st = self.states.get(key)
+        if st is not None and (pod is None or pod["metadata"]["uid"] != st.uid):
+            await self._teardown(key, st, self.nodes.get(st.node))
+        if pod is None:
+            return None
+        spec, meta = pod.get("spec") or {}, pod["metadata"]
+        node = self.nodes.get(spec.get("nodeName") or "")
+        if node is None or not node.reachable:
+            return None
+        st = self.states.get(key)
+        if meta.get("deletionTimestamp"):
+            return await self._terminate(key, pod, node, st)
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            if st is not None and st.sandbox is not None and st.sandbox.ready:
+                await node.runtime.stop_pod_sandbox(st.sandbox.id)
+            return None
+        if st is None:
+            if not spec.get("hostNetwork") and node.runtime.pod_cidr is None:
+                return 1.0  # the IPAM controller has not given the node a pod CIDR yet
+            st = PodState(meta["uid"], node.name, start_time=rfc3339())
+            old = {s.get("name"): s for s in (pod.get("status") or {}).get("containerStatuses") or ()}
+            for c in spec.get("containers") or ():
+                st.views[c["name"]] = ContainerView(c["name"], restarts=(old.get(c["name"]) or {}).get("restartCount", 0))
+            st.sandbox = await node.runtime.run_pod_sandbox(pod)
+            self.states[key] = st
+            self.by_uid[st.uid] = key
+            await self._post(pod, node, st)  # Pending, ContainerCreating
+            return 0.0
+        wake = await self._init_containers(pod, node, st)
+        if st.init_done:
+            wake = _earliest(wake, await self._containers(pod, node, st))
+        await self._post(pod, node, st)
+        return wake
+
+    async def _init_containers(self, pod: dict, node, st: PodState) -> float | None:
+        spec = pod["spec"]
+        policy = spec.get("restartPolicy") or "Always"
+        for c in spec.get("initContainers") or ():
+            view = st.views.setdefault(c["name"], ContainerView(c["name"]))
+            sidecar = c.get("restartPolicy") == "Always"
+            wake = await self._step(pod, node, st, c, view, "Always" if sidecar else policy, init=not sidecar)
+            cur = view.current
+            if sidecar and cur is not None and cur.state == RUNNING:
+                continue
+            if cur is None or cur.state != EXITED or cur.exit_code != 0 or view.waiting_reason:
+                st.init_failed = cur is not None and cur.state == EXITED and policy == "Never" and cur.exit_code != 0
+                return wake
+        st.init_done = True
+        return None
+
+    async def _containers(self, pod: dict, node, st: PodState) -> float | None:
+        policy = pod["spec"].get("restartPolicy") or "Always"
+        wake = None
+        for c in pod["spec"].get("containers") or ():
+            view = st.views.setdefault(c["name"], ContainerView(c["name"]))
+            wake = _earliest(wake, await self._step(pod, node, st, c, view, policy))
+        return wake
+
+    async def _step(self, pod: dict, node, st: PodState, c: dict, view: ContainerView, policy: str,
+                    init: bool = False) -> float | None:
+        """Move one container toward its desired state; seconds until it needs another look."""
+        view.waiting_reason = view.waiting_message = ""
+        cur = view.current
+        if cur is None:
+            await self._start(pod, node, st, c, view)
+            cur = view.current
+        if cur.state == RUNNING:
+            probe = c.get("readinessProbe")
+            if init or not probe:
+                view.ready = not init
+                return None
+            ready_at = cur.started_at + float(probe.get("initialDelaySeconds") or 0)
+            view.ready = time.time() >= ready_at
+            return None if view.ready else ready_at - time.time()
+        view.ready = False
+        if cur.state != EXITED or (init and cur.exit_code == 0) or not _restart(policy, cur):
+            return None
+        bkey = f"{st.uid}/{c['name']}"
+        wait = self.backoff.remaining(bkey, cur.finished_at)
+        if wait > 0:
+            view.waiting_reason = "CrashLoopBackOff"
+            meta = pod["metadata"]
+            view.waiting_message = (f"back-off {_duration(self.backoff.current(bkey))} restarting failed "
+                                    f"container={c['name']} pod={meta['name']}_{meta.get('namespace', '')}({st.uid})")
+            return wait
+        self.backoff.next(bkey, cur.finished_at)
+        await self._start(pod, node, st, c, view, restart=True)
+        return await self._step(pod, node, st, c, view, policy, init)
+
+    async def _start(self, pod: dict, node, st: PodState, c: dict, view: ContainerView, restart: bool = False):
+        attempt = view.restarts + (1 if restart else 0)
+        cid = await node.runtime.create_container(st.sandbox.id, pod, c, attempt)
+        await node.runtime.start_container(cid)
+        if restart:
+            if view.last is not None:
+                await node.runtime.remove_container(view.last.id)
+            view.last = view.current
+            view.restarts += 1
+        view.current = node.runtime.container_status(cid)
+
+    # --- termination -------------------------------------------------------------------------------
+    async def _terminate(self, key: str, pod: dict, node, st: PodState | None) -> float | None:
+        meta = pod["metadata"]
+        if st is not None and st.sandbox is not None:
+            grace = meta.get("deletionGracePeriodSeconds")
+            if grace is None:
+                grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
+            if not st.stopping:
+                st.stopping = True
+                for view in st.views.values():
+                    if view.current is not None and view.current.state != EXITED:
+                        await node.runtime.stop_container(view.current.id, float(grace))
+            if any(v.current is not None and v.current.state != EXITED for v in st.views.values()):
+                return None  # the runtime reports the exits
+            for view in st.views.values():
+                view.ready, view.waiting_reason = False, ""
+            await self._post(pod, node, st, terminal=True)
+            await node.runtime.stop_pod_sandbox(st.sandbox.id)
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0,
+                "preconditions": {"uid": meta["uid"]}}
+        try:
+            await self.client.delete("", "v1", "pods", meta["name"], meta.get("namespace", ""), body=body)
+        except ApiError as e:
+            if e.code not in (404, 409):
+                raise
+        return None
+
+    async def _teardown(self, key: str, st: PodState, node) -> None:
+        self.states.pop(key, None)
+        self.by_uid.pop(st.uid, None)
+        self.backoff.forget_prefix(st.uid + "/")
+        if node is not None and st.sandbox is not None:
+            await node.runtime.stop_pod_sandbox(st.sandbox.id)
+            await node.runtime.remove_pod_sandbox(st.sandbox.id)
+
+    # --- status ------------------------------------------------------------------------------------
+    def build_status(self, pod: dict, node, st: PodState, terminal: bool = False) -> dict:
+        spec, old = pod.get("spec") or {}, pod.get("status") or {}
+        rt = node.runtime.name
+        init = [container_status(c, st.views.get(c["name"]) or ContainerView(c["name"]), rt)
+                for c in spec.get("initContainers") or ()]
+        main = [container_status(c, st.views.get(c["name"]) or ContainerView(c["name"]), rt)
+                for c in spec.get("containers") or ()]
+        phase = "Failed" if st.init_failed else pod_phase(pod, main, st.init_done, terminal)
+        sandbox_ready = st.sandbox is not None and st.sandbox.ready and not terminal
+        conds = pod_conditions(pod, phase, sandbox_ready, init, main)
+        status = {
+            "phase": phase,
+            "conditions": with_transition_times(conds, old.get("conditions"), rfc3339()),
+            "hostIP": node.host_ip,
+            "hostIPs": [{"ip": node.host_ip}],
+            "startTime": old.get("startTime") or st.start_time,
+            "containerStatuses": main,
+        }
+        if st.sandbox is not None:
+            status["podIP"] = st.sandbox.ip
+            status["podIPs"] = [{"ip": st.sandbox.ip}]
+        if init:
+            status["initContainerStatuses"] = init
+        if old.get("qosClass"):
+            status["qosClass"] = old["qosClass"]
+        return status
+
+    async def _post(self, pod: dict, node, st: PodState, terminal: bool = False) -> None:
+        status = self.build_status(pod, node, st, terminal)
+        old = pod.get("status") or {}
+        if all(old.get(k) == v for k, v in status.items()):
+            return
+        meta = pod["metadata"]
+        try:
+            await self.client.patch("", "v1", "pods", meta["name"], {"metadata": {"uid": meta["uid"]}, "status": status},
+                                    meta.get("namespace", ""), subresource="status")
+        except ApiError as e:
+            if e.code != 404:
+                raise
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    return a if b is None else min(a, b)
+
+
+def _duration(seconds: float) -> str:
+    """Go's time.Duration text for whole seconds: 10s, 1m20s, 5m0s."""
+    s = int(seconds)
+    return f"{s}s" if s < 60 else f"{s // 60}m{s % 60}s"
+
+
