@@ -180,3 +180,120 @@ def test_indexed_job_pods_carry_their_index_and_ttl_deletes_it(cluster):
         _finish(c, by_index[index]["metadata"]["name"], 0)
     wait_until(lambda: c.kubectl("get", "job", "idx", check=False).returncode != 0, timeout=30,
                what="the finished job to be deleted by its ttl")
+
+
+# --- CronJob: reconcile driven directly, with a fake clock, against a server without controllers -----
+def _wait_cache(informer, pred, what: str, timeout: float = 10.0):
+    import asyncio
+
+    async def poll():
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            if pred(informer):
+                return
+            await asyncio.sleep(0.02)
+        raise TimeoutError(f"cache never showed {what}")
+
+    return poll()
+
+
+def test_cronjob_schedules_with_forbid_and_history_limits(tmp_path):
+    import asyncio
+    import datetime
+
+    from kybernetes.client.factory import InformerFactory
+    from kybernetes.client.rest import RESTClient
+    from kybernetes.controllers.base import ControllerContext, Requeue
+    from kybernetes.controllers.cronjob import CronJobController
+
+    from .cluster import Cluster, free_port
+
+    c = Cluster(tmp_path, free_port(), extra_args=["--disable-controller-manager"])
+    c.start()
+    try:
+        cj = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "tick", "namespace": "default"},
+              "spec": {"schedule": "*/5 * * * *", "concurrencyPolicy": "Forbid", "successfulJobsHistoryLimit": 1,
+                       "jobTemplate": {"metadata": {"labels": {"app": "tick"}}, "spec": {"template": {"spec": {
+                           "containers": [CONTAINER], "restartPolicy": "Never"}}}}}}
+        c.kubectl("apply", "-f", "-", input=manifest(cj))
+        created = datetime.datetime.fromisoformat(
+            c.kubectl_json("get", "cronjob", "tick")["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+        first = created.replace(second=0) + datetime.timedelta(minutes=5 - created.minute % 5)
+        clock = [created]
+
+        def complete(name: str) -> None:
+            code, body = c.request("PATCH", f"/apis/batch/v1/namespaces/default/jobs/{name}/status", {"status": {
+                "startTime": "2024-01-01T00:00:00Z", "completionTime": "2024-01-01T00:00:01Z", "succeeded": 1,
+                "conditions": [{"type": "Complete", "status": "True"}]}},
+                content_type="application/merge-patch+json")
+            assert code == 200, body
+
+        async def run():
+            client = RESTClient.from_kubeconfig(c.kubeconfig)
+            factory = InformerFactory(client)
+            ctrl = CronJobController(ControllerContext(client, factory), clock=lambda: clock[0])
+            stop = asyncio.Event()
+            factory.start(stop)
+            await factory.wait_synced()
+
+            async def tick(at: datetime.datetime) -> float | None:
+                clock[0] = at
+                try:
+                    await ctrl.reconcile("default/tick")
+                except Requeue as r:
+                    return r.after
+                return None
+
+            def jobs() -> list[str]:
+                return sorted(j["metadata"]["name"] for j in ctrl.jobs.list()
+                              if not j["metadata"].get("deletionTimestamp"))
+
+            async def fresh_status(pred):
+                await _wait_cache(ctrl.cronjobs, lambda i: pred(i.get("default/tick").get("status") or {}), "status")
+
+            try:
+                wait = await tick(created + datetime.timedelta(seconds=1))
+                assert jobs() == [] and abs(wait - (first - clock[0]).total_seconds()) < 1
+                names = [f"tick-{int((first + datetime.timedelta(minutes=5 * i)).timestamp()) // 60}" for i in range(3)]
+                await tick(first + datetime.timedelta(seconds=10))
+                await _wait_cache(ctrl.jobs, lambda i: i.get(f"default/{names[0]}"), "the first job")
+                job = ctrl.jobs.get(f"default/{names[0]}")
+                assert job["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"] == \
+                    first.strftime("%Y-%m-%dT%H:%M:%SZ")
+                assert job["metadata"]["labels"]["app"] == "tick"
+                await fresh_status(lambda s: s.get("active"))
+                status = ctrl.cronjobs.get("default/tick")["status"]
+                assert [a["name"] for a in status["active"]] == [names[0]]
+                assert status["lastScheduleTime"] == first.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+                # Forbid: the next time is due but the first job still runs
+                await tick(first + datetime.timedelta(minutes=5, seconds=10))
+                assert jobs() == [names[0]]
+
+                complete(names[0])
+                await _wait_cache(ctrl.jobs, lambda i: i.get(f"default/{names[0]}").get("status"), "completion")
+                await tick(first + datetime.timedelta(minutes=5, seconds=20))
+                await _wait_cache(ctrl.jobs, lambda i: i.get(f"default/{names[1]}"), "the second job")
+                await fresh_status(lambda s: [a["name"] for a in s.get("active") or ()] == [names[1]])
+                assert ctrl.cronjobs.get("default/tick")["status"]["lastSuccessfulTime"] == "2024-01-01T00:00:01Z"
+
+                # history: with two successful jobs and a limit of 1, the older one goes
+                complete(names[1])
+                await _wait_cache(ctrl.jobs, lambda i: i.get(f"default/{names[1]}").get("status"), "completion")
+                await tick(first + datetime.timedelta(minutes=10, seconds=5))
+                await _wait_cache(ctrl.jobs, lambda i: i.get(f"default/{names[0]}") is None and
+                                  i.get(f"default/{names[2]}"), "the oldest job deleted, the third created")
+                await ctrl.recorder.flush()
+            finally:
+                stop.set()
+                await factory.join()
+                await client.close()
+
+        asyncio.run(run())
+        events = {(e["reason"], e["message"]) for e in _events(c, "tick")}
+        assert ("SuccessfulCreate", f"Created job tick-{int(first.timestamp()) // 60}") in events
+        assert ("SawCompletedJob", f"Saw completed job: tick-{int(first.timestamp()) // 60}, condition: Complete") \
+            in events
+        assert ("SuccessfulDelete", f"Deleted job tick-{int(first.timestamp()) // 60}") in events
+    finally:
+        c.stop()

@@ -9,6 +9,7 @@ from ..client.factory import InformerFactory
 from ..client.leaderelection import LeaderElector
 from ..client.rest import RESTClient, wait_for_server
 from .base import ControllerContext
+from .cronjob import CronJobController
 from .deployment import DeploymentController
 from .endpoints import EndpointsController
 from .endpointslice import EndpointSliceController
@@ -41,6 +42,7 @@ CONTROLLERS = {
     "endpoint": EndpointsController,
     "endpointslice": EndpointSliceController,
     "serviceaccount": ServiceAccountsController,
+    "cronjob": CronJobController,
 }
 
 
