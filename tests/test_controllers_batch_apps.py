@@ -297,3 +297,56 @@ def test_cronjob_schedules_with_forbid_and_history_limits(tmp_path):
         assert ("SuccessfulDelete", f"Deleted job tick-{int(first.timestamp()) // 60}") in events
     finally:
         c.stop()
+
+
+# --- DaemonSet: simulated nodes run the pods ---------------------------------------------------------
+def test_daemonset_one_pod_per_eligible_node_and_rolling_update(tmp_path):
+    from .cluster import Cluster, free_port
+
+    c = Cluster(tmp_path, free_port(), extra_args=["--sim-nodes", "3"])
+    c.start()
+    try:
+        wait_until(lambda: len(c.kubectl_json("get", "nodes")["items"]) == 3, timeout=30, interval=0.3,
+                   what="3 sim nodes")
+        c.kubectl("taint", "node", "sim-node-2", "dedicated=infra:NoSchedule")
+        ds = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": "default"},
+              "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                       "template": {"metadata": {"labels": {"app": "agent"}},
+                                    "spec": {"containers": [{"name": "c", "image": "registry.example/agent:1"}]}}}}
+        c.kubectl("apply", "-f", "-", input=manifest(ds))
+
+        def placed():
+            pods = [p for p in _pods(c, "app=agent") if not p["metadata"].get("deletionTimestamp")]
+            return sorted(p["spec"].get("nodeName") or "" for p in pods) == ["sim-node-0", "sim-node-1"] and pods
+
+        pods = wait_until(placed, timeout=30, interval=0.3, what="one bound pod on each untainted node")
+        for pod in pods:
+            terms = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            assert terms == {"nodeSelectorTerms": [{"matchFields": [
+                {"key": "metadata.name", "operator": "In", "values": [pod["spec"]["nodeName"]]}]}]}
+            keys = {(t["key"], t["effect"]) for t in pod["spec"]["tolerations"]}
+            assert ("node.kubernetes.io/unreachable", "NoExecute") in keys
+            assert ("node.kubernetes.io/unschedulable", "NoSchedule") in keys
+        status = wait_until(lambda: (s := c.kubectl_json("get", "ds", "agent").get("status", {}))
+                            .get("numberReady") == 2 and s, timeout=30, interval=0.3, what="2 ready daemon pods")
+        assert status["desiredNumberScheduled"] == 2 and status["currentNumberScheduled"] == 2
+        assert status["updatedNumberScheduled"] == 2 and not status.get("numberMisscheduled")
+
+        c.kubectl("patch", "ds", "agent", "--type=merge", "-p",
+                  json.dumps({"spec": {"template": {"metadata": {"annotations": {"v": "2"}}}}}))
+        old = {p["metadata"]["name"] for p in pods}
+
+        def rolled():
+            s = c.kubectl_json("get", "ds", "agent")["status"]
+            live = [p for p in _pods(c, "app=agent") if not p["metadata"].get("deletionTimestamp")]
+            return (s.get("updatedNumberScheduled") == 2 and s.get("numberReady") == 2 and len(live) == 2
+                    and not old & {p["metadata"]["name"] for p in live})
+
+        wait_until(rolled, timeout=45, interval=0.3, what="both pods replaced from the new revision")
+        assert len(c.kubectl_json("get", "controllerrevisions", "-l", "app=agent")["items"]) == 2
+
+        c.kubectl("taint", "node", "sim-node-2", "dedicated=infra:NoSchedule-")
+        wait_until(lambda: len([p for p in _pods(c, "app=agent") if not p["metadata"].get("deletionTimestamp")]) == 3,
+                   timeout=20, interval=0.3, what="a pod on the untainted node")
+    finally:
+        c.stop()

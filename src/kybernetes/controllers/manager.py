@@ -10,6 +10,7 @@ from ..client.leaderelection import LeaderElector
 from ..client.rest import RESTClient, wait_for_server
 from .base import ControllerContext
 from .cronjob import CronJobController
+from .daemonset import DaemonSetController
 from .deployment import DeploymentController
 from .endpoints import EndpointsController
 from .endpointslice import EndpointSliceController
@@ -43,6 +44,7 @@ CONTROLLERS = {
     "endpointslice": EndpointSliceController,
     "serviceaccount": ServiceAccountsController,
     "cronjob": CronJobController,
+    "daemonset": DaemonSetController,
 }
 
 
