@@ -3,8 +3,12 @@
 Two tables. `kv` holds the live value of every key (lists scan it: O(live keys)); `log`
 holds one row per revision (watches replay it; compaction trims it). Both change in the
 same transaction, so a crash leaves either the whole write or none of it. The database
-runs in WAL mode and is touched by a single thread, which serialises writers; watchers
-are fed from the writer's commits in the event loop, after each commit.
+runs in WAL mode with one writer: the event loop itself, which serialises writes and
+runs each (tens of microseconds) inline, since handing every write to a thread cost more
+than the write (BENCHMARKS.md). Reads that may be long (history replay for a watch, a
+list at an old revision) run in a thread on a second connection, as do WAL checkpoints; compaction
+runs on the writer in small chunks so it never stalls the loop for long. Watchers are
+fed from the writer's commits, right after each commit.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from .interface import (
 log = logging.getLogger("kybernetes.storage")
 
 PUT, DELETE = 0, 1
+COMPACT_CHUNK = 500
+CHECKPOINT_EVERY = 1000  # writes between WAL checkpoints
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
     key TEXT PRIMARY KEY, value BLOB NOT NULL, create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL
@@ -111,13 +117,16 @@ class SQLiteStorage:
 
     def __init__(self, path: str):
         self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-        self._db: sqlite3.Connection | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reader")
+        self._db: sqlite3.Connection | None = None  # the writer, used on the loop thread only
+        self._reader: sqlite3.Connection | None = None  # used in the executor thread only
         self._watchers: set[SQLiteWatch] = set()
         self._rev = 0
         self._compacted = 0
         self._opened = False
         self._open_lock = asyncio.Lock()
+        self._since_checkpoint = 0
+        self._checkpoint: asyncio.Future | None = None
 
     # --- plumbing -----------------------------------------------------------------------------
     def _open_sync(self) -> None:
@@ -125,20 +134,33 @@ class SQLiteStorage:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints (with their fsync) run in the thread
         db.executescript(SCHEMA)
         self._db = db
         row = db.execute("SELECT value FROM meta WHERE name='rev'").fetchone()
         self._rev = row[0] if row else 0
         row = db.execute("SELECT value FROM meta WHERE name='compacted'").fetchone()
         self._compacted = row[0] if row else 0
+        reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        reader.execute("PRAGMA busy_timeout=5000")
+        self._reader = reader
 
-    async def _run(self, fn, *args):
+    async def _open(self) -> None:
         if not self._opened:
             async with self._open_lock:
                 if not self._opened:
                     await asyncio.get_running_loop().run_in_executor(self._executor, self._open_sync)
                     self._opened = True
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def _run(self, fn, *args):
+        """Run `fn` on the writer connection, inline on the loop thread."""
+        await self._open()
+        return fn(*args)
+
+    async def _read(self, fn, *args):
+        """Run `fn(reader, ...)` on the read-only connection, in the reader thread."""
+        await self._open()
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, self._reader, *args)
 
     def _write(self, fn) -> tuple[int, list[Event]]:
         """Run `fn(db, rev)` in one transaction at the next revision."""
@@ -154,7 +176,18 @@ class SQLiteStorage:
             db.execute("ROLLBACK")
             raise
         self._rev = rev
+        self._since_checkpoint += 1
+        if self._since_checkpoint >= CHECKPOINT_EVERY and self._checkpoint is None:
+            self._checkpoint = asyncio.ensure_future(self._read(self._checkpoint_sync))
         return rev, events
+
+    def _checkpoint_sync(self, db: sqlite3.Connection) -> None:
+        """Copy the WAL into the database off the loop (PASSIVE: never blocks the writer)."""
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            self._since_checkpoint = 0
+            self._checkpoint = None
 
     def _dispatch(self, events: list[Event]) -> None:
         for w in list(self._watchers):
@@ -172,40 +205,51 @@ class SQLiteStorage:
     async def get(self, key: str) -> KeyValue | None:
         return await self._run(self._get_sync, key)
 
-    def _list_sync(self, prefix: str, revision: int, limit: int, start_after: str):
-        db = self._db
+    @staticmethod
+    def _range(prefix: str, start_after: str) -> tuple[str, str, str]:
+        """(operator, low, high) of the key range under `prefix` after `start_after`."""
+        if start_after and start_after >= prefix:
+            return ">", start_after, prefix_end(prefix)
+        return ">=", prefix, prefix_end(prefix)
+
+    def _list_current(self, prefix: str, limit: int, start_after: str):
+        op, lo, hi = self._range(prefix, start_after)
+        sql = f"SELECT key, value, create_rev, mod_rev FROM kv WHERE key {op} ? AND key < ? ORDER BY key"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [self._row_kv(r) for r in self._db.execute(sql, (lo, hi))]
+
+    def _list_at(self, db: sqlite3.Connection, prefix: str, revision: int, limit: int, start_after: str):
+        """Keys as of an older revision: live rows, then every change made after it undone."""
+        op, lo, hi = self._range(prefix, start_after)
+        db.execute("BEGIN")  # one snapshot for the three queries
+        try:
+            state = {r[0]: self._row_kv(r) for r in db.execute(
+                f"SELECT key, value, create_rev, mod_rev FROM kv WHERE key {op} ? AND key < ?", (lo, hi))}
+            changed = [r[0] for r in db.execute(
+                f"SELECT DISTINCT key FROM log WHERE rev > ? AND key {op} ? AND key < ?", (revision, lo, hi))]
+            for key in changed:
+                row = db.execute("SELECT key, value, create_rev, rev, type FROM log WHERE key=? AND rev<=? "
+                                 "ORDER BY rev DESC LIMIT 1", (key, revision)).fetchone()
+                if row is None or row[4] == DELETE:
+                    state.pop(key, None)
+                else:
+                    state[key] = KeyValue(row[0], bytes(row[1]), row[2], row[3])
+        finally:
+            db.execute("COMMIT")
+        kvs = [state[k] for k in sorted(state)]
+        return kvs[:limit] if limit else kvs
+
+    async def list(self, prefix: str, *, revision: int = 0, limit: int = 0, start_after: str = ""):
+        await self._open()
         current = self._rev
         if revision and revision > current:
             raise FutureRevisionError(revision, current)
         if revision and revision < self._compacted:
             raise CompactedError(revision, self._compacted)
-        lo, hi = prefix, prefix_end(prefix)
-        if start_after and start_after >= lo:
-            lo_op, lo = ">", start_after
-        else:
-            lo_op = ">="
         if not revision or revision == current:
-            sql = f"SELECT key, value, create_rev, mod_rev FROM kv WHERE key {lo_op} ? AND key < ? ORDER BY key"
-            if limit:
-                sql += f" LIMIT {int(limit)}"
-            return [self._row_kv(r) for r in db.execute(sql, (lo, hi))], current
-        # an older revision: live rows, then undo every change made after `revision`
-        state = {r[0]: self._row_kv(r) for r in db.execute(
-            f"SELECT key, value, create_rev, mod_rev FROM kv WHERE key {lo_op} ? AND key < ?", (lo, hi))}
-        changed = [r[0] for r in db.execute(
-            f"SELECT DISTINCT key FROM log WHERE rev > ? AND key {lo_op} ? AND key < ?", (revision, lo, hi))]
-        for key in changed:
-            row = db.execute("SELECT key, value, create_rev, rev, type FROM log WHERE key=? AND rev<=? "
-                             "ORDER BY rev DESC LIMIT 1", (key, revision)).fetchone()
-            if row is None or row[4] == DELETE:
-                state.pop(key, None)
-            else:
-                state[key] = KeyValue(row[0], bytes(row[1]), row[2], row[3])
-        kvs = [state[k] for k in sorted(state)]
-        return (kvs[:limit] if limit else kvs), revision
-
-    async def list(self, prefix: str, *, revision: int = 0, limit: int = 0, start_after: str = ""):
-        return await self._run(self._list_sync, prefix, revision, limit, start_after)
+            return self._list_current(prefix, limit, start_after), current
+        return await self._read(self._list_at, prefix, revision, limit, start_after), revision
 
     async def count(self, prefix: str) -> int:
         def run():
@@ -257,16 +301,16 @@ class SQLiteStorage:
         return rev, events[0].prev
 
     # --- watch --------------------------------------------------------------------------------
-    def _history_sync(self, prefix: str, from_revision: int) -> list[Event]:
+    def _history_sync(self, db: sqlite3.Connection, prefix: str, from_revision: int) -> list[Event]:
         if from_revision < self._compacted:
             raise CompactedError(from_revision, self._compacted)
-        rows = self._db.execute(
+        rows = db.execute(
             "SELECT rev, key, type, value, create_rev FROM log WHERE rev > ? AND key >= ? AND key < ? ORDER BY rev",
             (from_revision, prefix, prefix_end(prefix)))
         return [Event("DELETE" if t == DELETE else "PUT", KeyValue(k, bytes(v), c, r)) for r, k, t, v, c in rows]
 
     async def _history(self, prefix: str, from_revision: int) -> list[Event]:
-        return await self._run(self._history_sync, prefix, from_revision)
+        return await self._read(self._history_sync, prefix, from_revision)
 
     def watch(self, prefix: str, from_revision: int) -> SQLiteWatch:
         if self._opened and from_revision < self._compacted:
@@ -278,36 +322,39 @@ class SQLiteStorage:
 
     # --- maintenance ----------------------------------------------------------------------------
     async def current_revision(self) -> int:
-        if not self._opened:
-            return await self._run(lambda: self._rev)
-        return self._rev  # set by the writer thread before its write is acknowledged
+        await self._open()
+        return self._rev
 
     async def compacted_revision(self) -> int:
-        if not self._opened:
-            return await self._run(lambda: self._compacted)
+        await self._open()
         return self._compacted
 
     async def compact(self, revision: int) -> None:
-        """Drop log rows at or below `revision`, keeping each live key's value as of then."""
+        """Drop log rows at or below `revision`, keeping each live key's value as of then.
 
-        def run():
-            target = min(revision, self._rev)
-            if target <= self._compacted:
-                return
+        A row goes when it is a deletion or a later row of its key (at or below the target)
+        supersedes it. Runs in chunks of COMPACT_CHUNK revisions, one short transaction
+        each, yielding to the loop between them; the compacted revision advances per chunk.
+        """
+        await self._open()
+        target = min(revision, self._rev)
+        while self._compacted < target:
+            lo = self._compacted
+            hi = min(target, lo + COMPACT_CHUNK)
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.execute("DELETE FROM log WHERE rev <= ? AND (type = ? OR rev NOT IN "
-                           "(SELECT MAX(rev) FROM log WHERE rev <= ? GROUP BY key))", (target, DELETE, target))
+                db.execute("DELETE FROM log WHERE rev > ? AND rev <= ? AND (type = ? OR EXISTS (SELECT 1 FROM log "
+                           "AS later WHERE later.key = log.key AND later.rev > log.rev AND later.rev <= ?))",
+                           (lo, hi, DELETE, target))
                 db.execute("INSERT INTO meta(name, value) VALUES('compacted', ?) "
-                           "ON CONFLICT(name) DO UPDATE SET value=excluded.value", (target,))
+                           "ON CONFLICT(name) DO UPDATE SET value=excluded.value", (hi,))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-            self._compacted = target
-
-        await self._run(run)
+            self._compacted = hi
+            await asyncio.sleep(0)
 
     async def run_compactor(self, stop: asyncio.Event, interval: float, retain: int) -> None:
         """Every `interval` seconds, compact all but the newest `retain` revisions."""
@@ -323,26 +370,26 @@ class SQLiteStorage:
                 log.info("compacted revisions up to %d; database %d bytes", current - retain, await self.db_size())
 
     async def db_size(self) -> int:
-        def run():
-            total = 0
-            for suffix in ("", "-wal"):
-                try:
-                    total += os.path.getsize(self.path + suffix)
-                except OSError:
-                    pass
-            return total
-
-        return await self._run(run)
+        total = 0
+        for suffix in ("", "-wal"):
+            try:
+                total += os.path.getsize(self.path + suffix)
+            except OSError:
+                pass
+        return total
 
     async def close(self) -> None:
         for w in list(self._watchers):
             w.close()
 
-        def run():
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        def close_reader(reader):
+            reader.close()
 
         if self._opened:
-            await self._run(run)
+            if self._checkpoint is not None:
+                await asyncio.gather(self._checkpoint, return_exceptions=True)
+            await self._read(close_reader)
+            self._db.close()
+            self._db = self._reader = None
+            self._opened = False
         self._executor.shutdown(wait=False)
