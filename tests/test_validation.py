@@ -302,9 +302,10 @@ def test_service_type_and_selector():
 
 
 def test_service_cluster_ip_immutable():
-    old = service(clusterIP="10.0.0.10")
-    new = service(clusterIP="10.0.0.11")
+    old = service(clusterIP="10.0.0.10", clusterIPs=["10.0.0.10"])
+    new = service(clusterIP="10.0.0.11", clusterIPs=["10.0.0.11"])
     assert messages(validation.validate_update("", "Service", new, old)) == [
+        'spec.clusterIPs[0]: Invalid value: []string{"10.0.0.11"}: may not change once set',
         'spec.clusterIP: Invalid value: "10.0.0.11": field is immutable']
 
 

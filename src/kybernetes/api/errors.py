@@ -32,6 +32,11 @@ def _render_value(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "[]string{" + ", ".join(_render_value(v) for v in value) + "}"
+    if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        return "map[string]string{" + ", ".join(f"{_render_value(k)}:{_render_value(v)}"
+                                                for k, v in sorted(value.items())) + "}"
     return str(value)
 
 

@@ -31,10 +31,6 @@ class GoValue:
     __repr__ = __str__
 
 
-def _go_map(labels: dict) -> GoValue:
-    return GoValue("map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items())) + "}")
-
-
 def _selector_and_template(spec: dict, selector_required: bool = True) -> list[FieldError]:
     errs = []
     sel = spec.get("selector")
@@ -51,7 +47,7 @@ def _selector_and_template(spec: dict, selector_required: bool = True) -> list[F
             errs.append(invalid("spec.selector", sel, "empty selector is invalid for deployment"))
         labels = ((template or {}).get("metadata") or {}).get("labels") or {}
         if template is not None and reqs and not selector_matches(sel, labels):
-            errs.append(invalid("spec.template.metadata.labels", _go_map(labels),
+            errs.append(invalid("spec.template.metadata.labels", labels,
                                 "`selector` does not match template `labels`"))
     errs += validate_pod_template(template, "spec.template")
     return errs

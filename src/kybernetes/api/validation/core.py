@@ -235,10 +235,16 @@ def validate_service(obj: dict) -> list[FieldError]:
 
 def validate_service_update(new: dict, old: dict) -> list[FieldError]:
     errs = validate_service(new)
-    old_ip = (old.get("spec") or {}).get("clusterIP")
-    new_ip = (new.get("spec") or {}).get("clusterIP")
-    if old_ip and new_ip != old_ip and (new.get("spec") or {}).get("type") != "ExternalName" and new_ip:
-        errs.append(invalid("spec.clusterIP", new_ip, "field is immutable"))
+    old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+    if "ExternalName" in (old_spec.get("type"), new_spec.get("type")):
+        return errs
+    old_ips = old_spec.get("clusterIPs") or ([old_spec["clusterIP"]] if old_spec.get("clusterIP") else [])
+    new_ips = new_spec.get("clusterIPs") or ([new_spec["clusterIP"]] if new_spec.get("clusterIP") else [])
+    for i, ip in enumerate(old_ips):
+        if i < len(new_ips) and new_ips[i] != ip:
+            errs.append(invalid(f"spec.clusterIPs[{i}]", new_ips, "may not change once set"))
+    if old_spec.get("clusterIP") and new_spec.get("clusterIP") and new_spec["clusterIP"] != old_spec["clusterIP"]:
+        errs.append(invalid("spec.clusterIP", new_spec["clusterIP"], "field is immutable"))
     return errs
 
 
