@@ -36,3 +36,28 @@ def run_scheduler_command(args):
         return 0
 
     return run
+
+
+def _host_port(text: str, default_port: int) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        return text, default_port
+    return host, int(port)
+
+
+def run_dns_command(args):
+    from ..client.rest import RESTClient
+    from ..dns.app import run_dns
+    from ..dns.server import upstream_resolvers
+
+    async def run(stop: asyncio.Event) -> int:
+        client = RESTClient.from_kubeconfig(args.kubeconfig, "kyb-dns")
+        host, port = _host_port(args.listen, 53)
+        upstreams = [_host_port(u, 53) for u in args.upstream] or upstream_resolvers()
+        try:
+            await run_dns(client, stop, host, port, upstreams, args.cluster_domain)
+        finally:
+            await client.close()
+        return 0
+
+    return run

@@ -118,6 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="schedule pods with this spec.schedulerName (default default-scheduler)")
     sched.add_argument("--leader-elect", default="true", choices=("true", "false"),
                        help="hold a Lease so only one replica schedules (default true)")
+    dns_cmd = sub.add_parser(
+        "dns",
+        help="run the cluster DNS (svc.ns.svc.cluster.local) against a cluster",
+        description="Answer DNS for the cluster domain from Services and EndpointSlices, as CoreDNS's "
+                    "kubernetes plugin does, and forward every other name to upstream resolvers.",
+    )
+    dns_cmd.add_argument("--kubeconfig", type=Path, required=True, help="kubeconfig of the cluster")
+    dns_cmd.add_argument("--listen", default="127.0.0.1:53", help="address:port for UDP and TCP (default 127.0.0.1:53)")
+    dns_cmd.add_argument("--upstream", action="append", default=[],
+                         help="resolver for other names, address[:port]; repeatable (default: /etc/resolv.conf)")
+    dns_cmd.add_argument("--cluster-domain", default="cluster.local", help="the cluster zone (default cluster.local)")
     return parser
 
 
@@ -137,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         from .server import run_server
 
         return _run(run_server(args))
+    if args.command == "dns":
+        from .components import run_dns_command
+
+        return _run(run_dns_command(args))
     if args.command == "scheduler":
         from .components import run_scheduler_command
 
