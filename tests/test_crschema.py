@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from kybernetes.api import crschema
+from kybernetes.api import cropenapi, crschema
 
 SCHEMA = {
     "type": "object",
@@ -224,7 +224,7 @@ def test_openapi_schema_for_cr():
     crd = {"spec": {"group": "stable.example.com", "names": {"kind": "CronTab", "plural": "crontabs"},
                     "versions": [{"name": "v1", "served": True, "storage": True,
                                   "schema": {"openAPIV3Schema": copy.deepcopy(SCHEMA)}}]}}
-    out = crschema.openapi_schema_for_cr(crd, "v1")
+    out = cropenapi.openapi_schema_for_cr(crd, "v1")
     assert out["x-kubernetes-group-version-kind"] == [
         {"group": "stable.example.com", "kind": "CronTab", "version": "v1"}]
     assert out["properties"]["metadata"]["allOf"] == [
@@ -232,7 +232,7 @@ def test_openapi_schema_for_cr():
     assert out["properties"]["apiVersion"]["type"] == "string"
     assert out["properties"]["spec"] == SCHEMA["properties"]["spec"]
     assert "apiVersion" not in SCHEMA["properties"]  # the CRD's schema is not modified
-    assert crschema.openapi_definition_name(crd, "v1") == "com.example.stable.v1.CronTab"
-    listing = crschema.openapi_list_schema_for_cr(crd, "v1")
+    assert cropenapi.openapi_definition_name(crd, "v1") == "com.example.stable.v1.CronTab"
+    listing = cropenapi.openapi_list_schema_for_cr(crd, "v1")
     assert listing["properties"]["items"]["items"] == {"$ref": "#/components/schemas/com.example.stable.v1.CronTab"}
     assert listing["x-kubernetes-group-version-kind"][0]["kind"] == "CronTabList"

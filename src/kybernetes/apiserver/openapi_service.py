@@ -14,7 +14,7 @@ import hashlib
 import orjson
 from aiohttp import web
 
-from ..api import errors, schema
+from ..api import cropenapi, errors, schema
 from ..api.resources import ResourceType
 from . import negotiate
 
@@ -144,10 +144,13 @@ class OpenAPIService:
         schemas: dict = {}
         roots = []
         for rt in self.server.index.in_group_version(group, version):
-            crd_schema = self.server.crds.schema(rt) if self.server.crds.lookup(rt) is not None else None
-            if crd_schema is not None or self.server.crds.lookup(rt) is not None:
-                name = f"{'.'.join(reversed(rt.group.split('.')))}.{rt.version}.{rt.kind}"
-                schemas[name] = self._cr_schema(rt, crd_schema)
+            crd = self.server.crds.lookup(rt)
+            if crd is not None:
+                name = cropenapi.openapi_definition_name(crd, rt.version)
+                schemas[name] = cropenapi.openapi_schema_for_cr(crd, rt.version)
+                schemas[cropenapi.openapi_definition_name(crd, rt.version, list_kind=True)] = \
+                    cropenapi.openapi_list_schema_for_cr(crd, rt.version)
+                roots.append("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta")
             else:
                 name = schema.definition_name(rt.group, rt.version, rt.kind)
                 if name is None:
@@ -158,17 +161,6 @@ class OpenAPIService:
             schemas[name] = _v3(defs[name])
         return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": self.server.version_info()["gitVersion"]},
                 "paths": paths, "components": {"schemas": schemas}}
-
-    def _cr_schema(self, rt: ResourceType, crd_schema: dict | None) -> dict:
-        meta_ref = REF + "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
-        out = dict(crd_schema or {"type": "object", "x-kubernetes-preserve-unknown-fields": True})
-        props = dict(out.get("properties") or {})
-        props["apiVersion"] = {"type": "string", "description": "APIVersion defines the versioned schema."}
-        props["kind"] = {"type": "string", "description": "Kind is a string value representing the REST resource."}
-        props["metadata"] = {"allOf": [{"$ref": meta_ref}], "description": "Standard object's metadata."}
-        out["properties"] = props
-        out["x-kubernetes-group-version-kind"] = [self._gvk(rt)]
-        return out
 
     def _doc_bytes(self, key: str) -> bytes | None:
         if key not in self._docs:
