@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 from typing import Any
 
 from .crdschema import as_dict, as_list, as_str, json_equal, validate_selectable_fields, validate_validation
 from .errors import FieldError, forbidden, invalid, not_supported, required
 from .resources import ALL_VERBS, ResourceType, Subresource
+from .validation.meta import is_dns1035_label, is_dns1123_subdomain
 
 GROUP = "apiextensions.k8s.io"
 STATUS_SUBRESOURCE = Subresource("status")
@@ -31,35 +31,6 @@ PRINTER_COLUMN_TYPES = ("boolean", "date", "integer", "number", "string")
 PRINTER_COLUMN_FORMATS = ("byte", "date", "date-time", "double", "float", "int32", "int64", "password")
 ACCEPTED_CONVERSION_REVIEW_VERSIONS = ("v1", "v1beta1")
 API_APPROVAL_ANNOTATION = "api-approved.kubernetes.io"
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-
-
-def _is_dns1123_subdomain(value: str) -> list[str]:
-    errs = []
-    if len(value) > 253:
-        errs.append("must be no more than 253 characters")
-    if not _DNS1123_SUBDOMAIN.match(value):
-        errs.append(
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-            "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
-            "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-        )
-    return errs
-
-
-def _is_dns1035_label(value: str) -> list[str]:
-    errs = []
-    if len(value) > 63:
-        errs.append("must be no more than 63 characters")
-    if not _DNS1035_LABEL.match(value):
-        errs.append(
-            "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-            "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
-            "regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
-        )
-    return errs
-
 
 # ---------------------------------------------------------------------------------------
 # lookups
@@ -326,7 +297,7 @@ def _validate(obj: dict, old: dict | None) -> list[FieldError]:
     names = as_dict(spec.get("names"))
     name = as_str(meta.get("name"))
     if name:
-        msgs = _is_dns1123_subdomain(name)
+        msgs = is_dns1123_subdomain(name)
         if name != f"{as_str(names.get('plural'))}.{as_str(spec.get('group'))}":
             msgs.append('must be spec.names.plural+"."+spec.group')
         errs += [invalid("metadata.name", name, m) for m in msgs]
@@ -411,7 +382,7 @@ def _validate_spec(spec: dict, old_spec: dict | None, old: dict | None) -> list[
     group = as_str(spec.get("group"))
     if not group:
         errs.append(required("spec.group"))
-    elif msgs := _is_dns1123_subdomain(group):
+    elif msgs := is_dns1123_subdomain(group):
         errs.append(invalid("spec.group", group, ",".join(msgs)))
     elif len(group.split(".")) < 2:
         errs.append(invalid("spec.group", group, "should be a domain with at least one dot"))
@@ -452,7 +423,7 @@ def _validate_spec(spec: dict, old_spec: dict | None, old: dict | None) -> list[
         if vname in seen:
             unique = False
         seen.add(vname)
-        if msgs := _is_dns1035_label(as_str(vname)):
+        if msgs := is_dns1035_label(as_str(vname)):
             errs.append(invalid(f"spec.versions[{i}].name", vname, ",".join(msgs)))
         errs += _validate_version(internal, v, f"spec.versions[{i}]")
 
@@ -523,21 +494,21 @@ def validate_names(names: dict, path: str) -> list[FieldError]:
     errs: list[FieldError] = []
     for field in ("plural", "singular"):
         value = as_str(names.get(field))
-        if value and (msgs := _is_dns1035_label(value)):
+        if value and (msgs := is_dns1035_label(value)):
             errs.append(invalid(f"{path}.{field}", value, ",".join(msgs)))
     for field in ("kind", "listKind"):
         value = as_str(names.get(field))
-        if value and (msgs := _is_dns1035_label(value.lower())):
+        if value and (msgs := is_dns1035_label(value.lower())):
             errs.append(invalid(f"{path}.{field}", value, "may have mixed case, but should otherwise match: "
                                 + ",".join(msgs)))
     for i, short in enumerate(as_list(names.get("shortNames"))):
-        if msgs := _is_dns1035_label(as_str(short)):
+        if msgs := is_dns1035_label(as_str(short)):
             errs.append(invalid(f"{path}.shortNames[{i}]", short, ",".join(msgs)))
     kind = names.get("kind")
     if kind and kind == names.get("listKind"):
         errs.append(invalid(f"{path}.listKind", names.get("listKind"), "kind and listKind may not be the same"))
     for i, category in enumerate(as_list(names.get("categories"))):
-        if msgs := _is_dns1035_label(as_str(category)):
+        if msgs := is_dns1035_label(as_str(category)):
             errs.append(invalid(f"{path}.categories[{i}]", category, ",".join(msgs)))
     return errs
 
@@ -628,7 +599,7 @@ def _validate_conversion(conversion: Any, old_spec: dict | None) -> list[FieldEr
                     errs.append(invalid(f"{rpath}[{i}]", rv, "duplicate version"))
                     continue
                 seen.add(rv)
-                for msg in _is_dns1035_label(as_str(rv)):
+                for msg in is_dns1035_label(as_str(rv)):
                     errs.append(invalid(f"{rpath}[{i}]", rv, msg))
             old_ok = old_spec is None or _old_review_ok(old_spec)
             if old_ok and not any(rv in ACCEPTED_CONVERSION_REVIEW_VERSIONS for rv in review):

@@ -14,6 +14,7 @@ fed from the writer's commits, right after each commit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sqlite3
@@ -46,6 +47,23 @@ CREATE TABLE IF NOT EXISTS log (
 CREATE INDEX IF NOT EXISTS log_key_rev ON log (key, rev);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 """
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection):
+    """One write transaction: committed whole, or rolled back whole."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _set_meta(db: sqlite3.Connection, name: str, value: int) -> None:
+    db.execute("INSERT INTO meta(name, value) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+               (name, value))
 
 
 def prefix_end(prefix: str) -> str:
@@ -166,15 +184,9 @@ class SQLiteStorage:
         """Run `fn(db, rev)` in one transaction at the next revision."""
         db = self._db
         rev = self._rev + 1
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(db):
             events = fn(db, rev)
-            db.execute("INSERT INTO meta(name, value) VALUES('rev', ?) "
-                       "ON CONFLICT(name) DO UPDATE SET value=excluded.value", (rev,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+            _set_meta(db, "rev", rev)
         self._rev = rev
         self._since_checkpoint += 1
         if self._since_checkpoint >= CHECKPOINT_EVERY and self._checkpoint is None:
@@ -342,17 +354,11 @@ class SQLiteStorage:
             lo = self._compacted
             hi = min(target, lo + COMPACT_CHUNK)
             db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with _transaction(db):
                 db.execute("DELETE FROM log WHERE rev > ? AND rev <= ? AND (type = ? OR EXISTS (SELECT 1 FROM log "
                            "AS later WHERE later.key = log.key AND later.rev > log.rev AND later.rev <= ?))",
                            (lo, hi, DELETE, target))
-                db.execute("INSERT INTO meta(name, value) VALUES('compacted', ?) "
-                           "ON CONFLICT(name) DO UPDATE SET value=excluded.value", (hi,))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+                _set_meta(db, "compacted", hi)
             self._compacted = hi
             await asyncio.sleep(0)
 
