@@ -18,7 +18,7 @@ from ..api.meta import rfc3339
 from ..client.informer import Informer
 from ..client.rest import ApiError, RESTClient
 from ..client.workqueue import WorkQueue
-from .runtime import EXITED, RUNNING, ContainerStatus, PodSandbox
+from .runtime import EXITED, RUNNING, ContainerStartError, ContainerStatus, PodSandbox
 from .status import ContainerView, container_status, pod_conditions, pod_phase, with_transition_times
 
 log = logging.getLogger("kybernetes.kubelet.pods")
@@ -183,7 +183,8 @@ class PodWorkers:
         view.waiting_reason = view.waiting_message = ""
         cur = view.current
         if cur is None:
-            await self._start(pod, node, st, c, view)
+            if not await self._try_start(pod, node, st, c, view):
+                return self.backoff.current(f"{st.uid}/{c['name']}#start")
             cur = view.current
         if cur.state == RUNNING:
             probe = c.get("readinessProbe")
@@ -205,8 +206,20 @@ class PodWorkers:
                                     f"container={c['name']} pod={meta['name']}_{meta.get('namespace', '')}({st.uid})")
             return wait
         self.backoff.next(bkey, cur.finished_at)
-        await self._start(pod, node, st, c, view, restart=True)
+        if not await self._try_start(pod, node, st, c, view, restart=True):
+            return self.backoff.current(f"{st.uid}/{c['name']}#start")
         return await self._step(pod, node, st, c, view, policy, init)
+
+    async def _try_start(self, pod: dict, node, st: PodState, c: dict, view: ContainerView,
+                         restart: bool = False) -> bool:
+        """Start the container; when the runtime refuses (image pull, create, start), show why and back off."""
+        try:
+            await self._start(pod, node, st, c, view, restart)
+        except ContainerStartError as e:
+            view.waiting_reason, view.waiting_message = e.reason, e.message
+            self.backoff.next(f"{st.uid}/{c['name']}#start", time.time())
+            return False
+        return True
 
     async def _start(self, pod: dict, node, st: PodState, c: dict, view: ContainerView, restart: bool = False):
         attempt = view.restarts + (1 if restart else 0)

@@ -14,6 +14,15 @@ from typing import Protocol
 CREATED, RUNNING, EXITED = "CONTAINER_CREATED", "CONTAINER_RUNNING", "CONTAINER_EXITED"
 
 
+class ContainerStartError(Exception):
+    """A container could not be created or started; `reason` is the waiting reason the pod shows
+    (ErrImagePull, ErrImageNeverPull, CreateContainerError, RunContainerError, ...)."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason, self.message = reason, message
+
+
 @dataclass
 class PodSandbox:
     id: str
