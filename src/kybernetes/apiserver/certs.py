@@ -135,6 +135,12 @@ class ClusterPKI:
     def admin(self) -> Bundle:
         return Bundle(self.directory / "client-admin.crt", self.directory / "client-admin.key")
 
+    @property
+    def kubelet_client(self) -> Bundle:
+        """What the API server presents to kubelets (logs, exec, attach, port-forward)."""
+        return Bundle(self.directory / "client-kube-apiserver-kubelet-client.crt",
+                      self.directory / "client-kube-apiserver-kubelet-client.key")
+
     def ensure(self, extra_names: tuple = (), extra_ips: tuple = ()) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not self.ca.cert.exists():
@@ -153,6 +159,10 @@ class ClusterPKI:
             cert, key = _issue(ca_cert, ca_key, "system:admin", ("system:masters",), client=True)
             _write_key(self.admin.key, key)
             _write_cert(self.admin.cert, cert)
+        if not self.kubelet_client.cert.exists():
+            cert, key = _issue(ca_cert, ca_key, "kube-apiserver-kubelet-client", ("system:masters",), client=True)
+            _write_key(self.kubelet_client.key, key)
+            _write_cert(self.kubelet_client.cert, cert)
 
     def issue_client(self, cn: str, orgs: tuple = ()) -> tuple[bytes, bytes]:
         """A client certificate and key (PEM) for a component or user."""

@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--count", type=int, default=1, help="number of nodes (default 1)")
     sim.add_argument("--name-prefix", default="sim-node-", help="node names are PREFIX0, PREFIX1, ... (default sim-node-)")
     sim.add_argument("--first-index", type=int, default=0, help="number of the first node (default 0)")
+    sim.add_argument("--log-dir", type=Path, help="where container log files go (default: a new temporary directory)")
+    sim.add_argument("--kubelet-address", default="127.0.0.1",
+                     help="address of the kubelet server of these nodes, advertised to the API server (default 127.0.0.1)")
+    sim.add_argument("--kubelet-port", type=int, default=0,
+                     help="port of the kubelet server shared by these nodes (default 0: any free port)")
     sched = sub.add_parser(
         "scheduler",
         help="run the scheduler (binds pods to nodes) against a cluster",

@@ -59,7 +59,8 @@ def run_server(args):
             children.append(supervise("scheduler", [*verbose, "scheduler", "--kubeconfig", str(kubeconfig)], stop))
         if args.sim_nodes > 0:
             children.append(supervise("sim-nodes", [*verbose, "sim-nodes", "--kubeconfig", str(kubeconfig),
-                                                    "--count", str(args.sim_nodes)], stop))
+                                                    "--count", str(args.sim_nodes),
+                                                    "--log-dir", str(data_dir / "sim-nodes" / "pods")], stop))
         components = asyncio.ensure_future(asyncio.gather(*children, return_exceptions=True))
         print(f"kybernetes API server listening on https://{host}:{server.bound_port}", flush=True)
         print(f"kubeconfig written to {kubeconfig}", flush=True)

@@ -7,6 +7,11 @@ pool and one heartbeat loop serve all nodes of the process.
 
 A Node annotated `sim.kybernetes.io/heartbeat: "false"` plays a node that lost its
 connection: no Lease renewals, no node status and no pod status from then on.
+
+With `client_ca` (the cluster CA, PEM) one kubelet HTTPS server (`kubelet.server`) serves
+logs for all nodes of the process on `kubelet_address:kubelet_port` (port 0: any free one);
+each Node advertises it (annotation kubelet.kybernetes.io/address and daemonEndpoints port).
+Container logs are written under `log_dir`.
 """
 
 from __future__ import annotations
@@ -21,19 +26,23 @@ from .heartbeat import Heartbeats
 from .node import HEARTBEAT_ANNOTATION, SIM_LABEL, NodeHandle, node_labels, post_node_status, register_node, sim_node_ip
 from .pods import PodWorkers
 from .runtime.sim import SimRuntime
+from .server import ADDRESS_ANNOTATION, KubeletServer
 
 log = logging.getLogger("kybernetes.kubelet.sim")
 
 
 class SimNodes:
     def __init__(self, client: RESTClient, count: int, prefix: str = "sim-node-", first: int = 0,
-                 heartbeat_interval: float = 10.0, status_report: float = 300.0, workers: int = 8):
+                 heartbeat_interval: float = 10.0, status_report: float = 300.0, workers: int = 8,
+                 log_dir: str | None = None, client_ca: bytes | None = None, kubelet_address: str = "127.0.0.1",
+                 kubelet_port: int = 0):
         self.client = client
         self.nodes: dict[str, NodeHandle] = {}
         for i in range(first, first + count):
             name = f"{prefix}{i}"
             ip = sim_node_ip(i)
-            self.nodes[name] = NodeHandle(name, ip, SimRuntime(ip), labels=node_labels(name, {SIM_LABEL: "true"}))
+            self.nodes[name] = NodeHandle(name, ip, SimRuntime(ip, log_dir=log_dir),
+                                          labels=node_labels(name, {SIM_LABEL: "true"}))
         self.node_informer = Informer(client, "", "v1", "nodes", label_selector=f"{SIM_LABEL}=true")
         self.pod_informer = Informer(client, "", "v1", "pods", field_selector="spec.nodeName!=")
         self.pod_informer.add_indexer("node", lambda p: [(p.get("spec") or {}).get("nodeName") or ""])
@@ -44,6 +53,10 @@ class SimNodes:
         self.node_informer.add_handler(self._node_changed, lambda old, new: self._node_changed(new), self._node_gone)
         self.pod_informer.add_handler(self._pod_changed, lambda old, new: self._pod_changed(new), self._pod_changed)
         self.ready = asyncio.Event()
+        self.kubelet_server = None
+        if client_ca is not None:
+            self.kubelet_server = KubeletServer(self.nodes, lambda ns, name: self.pod_informer.get(f"{ns}/{name}"),
+                                                self.pod_informer.list, client_ca, kubelet_address, kubelet_port)
 
     # --- informer handlers -------------------------------------------------------------------------
     def _node_changed(self, node: dict) -> None:
@@ -89,6 +102,11 @@ class SimNodes:
 
     async def run(self, stop: asyncio.Event) -> None:
         await wait_for_server(self.client)
+        if self.kubelet_server is not None:
+            await self.kubelet_server.start()
+            for h in self.nodes.values():
+                h.kubelet_port = self.kubelet_server.bound_port
+                h.annotations[ADDRESS_ANNOTATION] = self.kubelet_server.host
         sem = asyncio.Semaphore(16)
         await asyncio.gather(*(self._register(h, sem) for h in self.nodes.values()))
         log.info("%d simulated nodes registered", len(self.nodes))
@@ -101,6 +119,8 @@ class SimNodes:
             await stop.wait()
         finally:
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self.kubelet_server is not None:
+                await self.kubelet_server.stop()
 
 
 async def run_sim_nodes(client: RESTClient, stop: asyncio.Event, count: int, prefix: str = "sim-node-",

@@ -37,6 +37,8 @@ class NodeHandle:
     api_node: dict | None = None  # the Node as last seen by the informer
     lease: dict | None = None
     last_status_post: float = 0.0
+    kubelet_port: int = 10250  # status.daemonEndpoints.kubeletEndpoint.Port
+    annotations: dict = field(default_factory=dict)  # e.g. kubelet.kybernetes.io/address for sim nodes
 
 
 def sim_node_ip(index: int) -> str:
@@ -52,7 +54,7 @@ def node_labels(name: str, extra: dict | None = None) -> dict:
 def node_object(h: NodeHandle) -> dict:
     return {"apiVersion": "v1", "kind": "Node",
             "metadata": {"name": h.name, "labels": dict(h.labels),
-                         "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
+                         "annotations": {"node.alpha.kubernetes.io/ttl": "0", **h.annotations}},
             "spec": {}}
 
 
@@ -71,7 +73,7 @@ def node_status(h: NodeHandle, runtime_name: str, runtime_version: str) -> dict:
         "allocatable": dict(h.capacity),
         "conditions": conditions,
         "addresses": [{"type": "InternalIP", "address": h.host_ip}, {"type": "Hostname", "address": h.name}],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": h.kubelet_port}},
         "nodeInfo": {"machineID": machine, "systemUUID": machine, "bootID": machine[::-1],
                      "kernelVersion": "6.1.0-sim", "osImage": h.os_image,
                      "containerRuntimeVersion": f"{runtime_name}://{runtime_version}",
@@ -87,7 +89,8 @@ def status_outdated(h: NodeHandle) -> bool:
     for kind, status, reason, _ in HEALTHY:
         if have.get(kind) != (status, reason):
             return True
-    return api.get("capacity") != h.capacity or not api.get("addresses")
+    port = ((api.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
+    return api.get("capacity") != h.capacity or not api.get("addresses") or port != h.kubelet_port
 
 
 async def register_node(client: RESTClient, h: NodeHandle) -> dict:
@@ -97,7 +100,8 @@ async def register_node(client: RESTClient, h: NodeHandle) -> dict:
     except ApiError as e:
         if e.code != 409:
             raise
-        node = await client.patch("", "v1", "nodes", h.name, {"metadata": {"labels": h.labels}})
+        meta = {"labels": h.labels, **({"annotations": h.annotations} if h.annotations else {})}
+        node = await client.patch("", "v1", "nodes", h.name, {"metadata": meta})
     h.uid = node["metadata"]["uid"]
     if h.api_node is None:
         h.api_node = node

@@ -9,6 +9,12 @@ it is stopped or, when the pod carries the annotations below, until its run time
 
 Container state changes are reported to the event handler (CRI's container events),
 so the agent needs no polling. One instance serves one node.
+
+With a `log_dir`, every container gets a real CRI-format log file at
+`LOG_DIR/<namespace>_<pod>_<uid>/<container>/<attempt>.log` (upstream's layout), with one
+line when it starts (`sim: container NAME started`) and one when it exits
+(`sim: container NAME exited with code N`), so `kubectl logs` works on simulated nodes.
+Exec, attach and port-forward have nothing to run in; the kubelet server refuses them.
 """
 
 from __future__ import annotations
@@ -17,10 +23,13 @@ import asyncio
 import hashlib
 import ipaddress
 import itertools
+import os
 import secrets
+import shutil
 import time
 from collections.abc import Callable
 
+from ..logs import append as append_log
 from . import CREATED, EXITED, RUNNING, ContainerStatus, PodSandbox
 
 RUN_SECONDS = "sim.kybernetes.io/run-seconds"
@@ -46,8 +55,10 @@ class SimRuntime:
     name = "sim"
     version = "1.0"
 
-    def __init__(self, host_ip: str, clock: Callable[[], float] = time.time):
+    def __init__(self, host_ip: str, clock: Callable[[], float] = time.time, log_dir: str | None = None):
         self.host_ip = host_ip
+        self.log_dir = log_dir
+        self.log_paths: dict[str, str] = {}  # container id -> its log file
         self.clock = clock
         self.pod_cidr: ipaddress.IPv4Network | None = None
         self.sandboxes: dict[str, PodSandbox] = {}
@@ -95,6 +106,8 @@ class SimRuntime:
             await self.remove_container(c.id)
         if sb.ip != self.host_ip:
             self._used_ips.discard(sb.ip)
+        if self.log_dir:
+            shutil.rmtree(self._pod_log_dir(sb), ignore_errors=True)
 
     def list_pod_sandboxes(self, pod_uid: str | None = None) -> list[PodSandbox]:
         return [s for s in self.sandboxes.values() if pod_uid is None or s.pod_uid == pod_uid]
@@ -108,6 +121,9 @@ class SimRuntime:
         cid = secrets.token_hex(32)
         self.containers[cid] = ContainerStatus(cid, sandbox_id, container["name"], attempt, image,
                                                f"sim://sha256:{digest}", CREATED, created_at=self.clock())
+        if self.log_dir:
+            sb = self.sandboxes[sandbox_id]
+            self.log_paths[cid] = os.path.join(self._pod_log_dir(sb), container["name"], f"{attempt}.log")
         run = _annotation_number(pod, RUN_SECONDS)
         if run is not None and run >= 0:
             self._exit_plan[cid] = (run, _annotation_number(pod, EXIT_CODE, int) or 0)
@@ -118,6 +134,7 @@ class SimRuntime:
     async def start_container(self, container_id: str) -> None:
         c = self.containers[container_id]
         c.state, c.started_at = RUNNING, self.clock()
+        self._log(c, f"sim: container {c.name} started")
         plan = self._exit_plan.get(container_id)
         if plan is not None:
             self._schedule_exit(c, plan[0], plan[1], "Completed" if plan[1] == 0 else "Error")
@@ -139,6 +156,27 @@ class SimRuntime:
         self._cancel(container_id)
         self._exit_plan.pop(container_id, None)
         self.containers.pop(container_id, None)
+        path = self.log_paths.pop(container_id, None)
+        if path:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+    def container_log_path(self, container_id: str) -> str:
+        """Where the container's CRI log file is ("" without a log dir)."""
+        return self.log_paths.get(container_id, "")
+
+    def _pod_log_dir(self, sb: PodSandbox) -> str:
+        return os.path.join(self.log_dir or "", f"{sb.namespace}_{sb.name}_{sb.pod_uid}")
+
+    def _log(self, c: ContainerStatus, text: str) -> None:
+        path = self.log_paths.get(c.id)
+        if path:
+            try:
+                append_log(path, "stdout", text, self.clock())
+            except OSError:
+                pass
 
     def container_status(self, container_id: str) -> ContainerStatus | None:
         return self.containers.get(container_id)
@@ -168,6 +206,7 @@ class SimRuntime:
         if c.state == EXITED or c.id not in self.containers:
             return
         c.state, c.finished_at, c.exit_code, c.reason = EXITED, self.clock(), code, reason
+        self._log(c, f"sim: container {c.name} exited with code {code}")
         sb = self.sandboxes.get(c.sandbox_id)
         if sb is not None:
             self.on_event(sb.pod_uid)
