@@ -30,6 +30,7 @@ from .fieldcheck import FieldChecker
 from .handlers import Handlers
 from .openapi_service import OpenAPIService
 from .patching import make_patcher
+from .podstreams import PodStreams
 from .reviews import Reviews
 from .store import Store
 from .strategies import builtin_strategy
@@ -94,6 +95,9 @@ class APIServer:
         self.openapi = OpenAPIService(self)
         self.handlers = Handlers(self)
         self.subresources = Subresources(self)
+        self.pki: ClusterPKI | None = None
+        self.pod_streams = PodStreams(self)
+        self.stream_subresource = self.pod_streams.handle  # pods/log, exec, attach, portforward
         self.reviews = Reviews(self)
         self.tokens = ServiceAccountTokens(self, config.data_dir / "server" / "tls" / "service-account.key")
         self.store.track_fields = self.fields.track_managed_fields
@@ -199,6 +203,7 @@ class APIServer:
 
     async def start(self, pki: ClusterPKI | None = None) -> None:
         """Fill the cache, create the built-in objects and start listening."""
+        self.pki = pki
         await self.cache.start()
         await self.crds.load()
         app = make_app(self)
