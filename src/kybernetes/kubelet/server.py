@@ -223,6 +223,12 @@ class KubeletServer:
         path = getattr(status, "log_path", "") if status is not None else ""
         if not path and hasattr(runtime, "container_log_path"):
             path = runtime.container_log_path(container_id)
+        root = getattr(runtime, "log_root", None)
+        if not path and root is not None and status is not None:  # the cri runtime: upstream's layout
+            sb = next((s for s in runtime.list_pod_sandboxes() if s.id == status.sandbox_id), None)
+            if sb is not None:
+                path = os.path.join(str(root), f"{sb.namespace}_{sb.name}_{sb.pod_uid}", status.name,
+                                    f"{status.attempt}.log")
         return path or ""
 
     # --- logs ----------------------------------------------------------------------------------------
@@ -259,7 +265,7 @@ class KubeletServer:
     # --- streams -------------------------------------------------------------------------------------
     def _stream_runtime(self, node, what: str, method: str):
         runtime = node.runtime
-        fn = getattr(runtime, method, None)
+        fn = getattr(runtime, method, None) or getattr(getattr(runtime, "cri", None), method, None)
         if fn is None:
             raise HTTPError(400, f"{what} is not supported by the {getattr(runtime, 'name', '?')} runtime")
         return fn
@@ -336,3 +342,18 @@ class KubeletServer:
             await upstream.close()
             await session.close()
         return ws
+
+
+async def serve_node_agent(agent, client_ca: bytes, stop: asyncio.Event, host: str = "0.0.0.0",
+                           port: int = 10250) -> None:
+    """Run the kubelet server of a real node (`node_agent.NodeAgent`) once it is ready."""
+    ready = asyncio.ensure_future(agent.ready.wait())
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({ready, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    ready.cancel()
+    stopped.cancel()
+    if stop.is_set():
+        return
+    server = KubeletServer({agent.name: agent.handle}, lambda ns, name: agent.pod_informer.get(f"{ns}/{name}"),
+                           agent.pod_informer.list, client_ca, host, port)
+    await server.run(stop)
