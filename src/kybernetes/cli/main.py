@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .. import __version__
+from .agent import add_agent_flags, add_agent_parser
 
 
 def default_data_dir() -> Path:
@@ -86,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="events per resource kept for watches to resume from (default 20000)")
     server.add_argument("--sim-nodes", type=int, default=0, metavar="N",
                         help="also run N simulated nodes (the `sim` runtime, like kwok) in a child process")
+    server.add_argument("--disable-agent", action="store_true",
+                        help="do not run the embedded agent (a real node on this machine's containerd; on by "
+                             "default as root with containerd installed)")
+    server.add_argument("--agent-token", default="",
+                        help="bearer token agents join with (default: DATA_DIR/server/token, created once)")
+    server.add_argument("--agent-loopback-routes", action="store_true",
+                        help="the embedded agent routes the cluster and service CIDRs to lo (see DESIGN.md)")
+    add_agent_flags(server, embedded=True)
     _controller_flags(server)
     cm = sub.add_parser(
         "controller-manager",
@@ -123,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="schedule pods with this spec.schedulerName (default default-scheduler)")
     sched.add_argument("--leader-elect", default="true", choices=("true", "false"),
                        help="hold a Lease so only one replica schedules (default true)")
+    add_agent_parser(sub)
     dns_cmd = sub.add_parser(
         "dns",
         help="run the cluster DNS (svc.ns.svc.cluster.local) against a cluster",
@@ -153,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         from .server import run_server
 
         return _run(run_server(args))
+    if args.command == "agent":
+        from .agent import run_agent_command
+
+        return _run(run_agent_command(args))
     if args.command == "dns":
         from .components import run_dns_command
 

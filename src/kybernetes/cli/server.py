@@ -11,6 +11,7 @@ from ..apiserver.certs import ClusterPKI
 from ..apiserver.kubeconfig import write_kubeconfig
 from ..apiserver.server import APIServer, ServerConfig
 from ..storage.sqlite import SQLiteStorage
+from .agent import AGENT_USER, agent_argv, agent_available, server_token
 from .supervisor import supervise
 
 log = logging.getLogger("kybernetes.server")
@@ -38,6 +39,8 @@ def run_server(args):
             log_requests=args.verbose,
             watch_cache_history=args.watch_cache_history,
         )
+        agent_token = server_token(server_dir, args.agent_token)
+        config.tokens[agent_token] = AGENT_USER
         server = APIServer(storage, config)
         try:
             await server.start(pki)
@@ -61,6 +64,15 @@ def run_server(args):
             children.append(supervise("sim-nodes", [*verbose, "sim-nodes", "--kubeconfig", str(kubeconfig),
                                                     "--count", str(args.sim_nodes),
                                                     "--log-dir", str(data_dir / "sim-nodes" / "pods")], stop))
+        why_not = "disabled" if args.disable_agent else agent_available()
+        if not why_not:
+            token_file = server_dir / "token-agent"
+            token_file.write_text(agent_token + "\n")
+            token_file.chmod(0o600)
+            children.append(supervise("agent", [*verbose, *agent_argv(args, f"https://{host}:{server.bound_port}",
+                                                                     token_file, pki.ca.cert, data_dir)], stop))
+        else:
+            log.info("embedded agent not started: %s", why_not)
         components = asyncio.ensure_future(asyncio.gather(*children, return_exceptions=True))
         print(f"kybernetes API server listening on https://{host}:{server.bound_port}", flush=True)
         print(f"kubeconfig written to {kubeconfig}", flush=True)

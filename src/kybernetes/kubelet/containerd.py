@@ -78,6 +78,7 @@ def containerd_config(layout: Layout, sandbox_image: str = PAUSE_IMAGE) -> str:
         "  disable_apparmor = true",
         "  tolerate_missing_hugetlb_controller = true",
         "  disable_hugetlb_controller = true",
+        "  restrict_oom_score_adj = true  # never below containerd's own score (some hosts refuse negative ones)",
         f"{cri[:-1]}.containerd]",
         '  snapshotter = "overlayfs"',
         '  default_runtime_name = "runc"',
@@ -111,7 +112,18 @@ def cni_conflist(pod_cidr: str, ipam_dir: Path) -> dict:
     }
 
 
+def _drop_stale_bridge(gateway: str) -> None:
+    """A kyb0 left with another node's gateway address makes the bridge plugin fail: delete it."""
+    import subprocess
+
+    out = subprocess.run(["ip", "-o", "-4", "addr", "show", "dev", BRIDGE], capture_output=True, text=True)
+    if out.returncode == 0 and out.stdout.strip() and f" {gateway}/" not in out.stdout:
+        log.info("deleting bridge %s with a stale address", BRIDGE)
+        subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True)
+
+
 def write_cni_config(layout: Layout, pod_cidr: str) -> Path:
+    _drop_stale_bridge(str(next(ipaddress.ip_network(pod_cidr, strict=False).hosts())))
     layout.cni_conf_dir.mkdir(parents=True, exist_ok=True)
     layout.cni_ipam_dir.mkdir(parents=True, exist_ok=True)
     path = layout.cni_conf_dir / "10-kyb.conflist"

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..cri.client import CRIClient, CRIError, pb
 from ..volumes import container_mounts, remove_pod_dir
 from . import CREATED, EXITED, RUNNING, ContainerStartError, ContainerStatus, PodSandbox
-from .cri_config import container_config, pod_log_dir, sandbox_config
+from .cri_config import POD_UID, container_config, pod_log_dir, sandbox_config
 
 log = logging.getLogger("kybernetes.kubelet.cri")
 
@@ -140,13 +140,26 @@ class CRIRuntime:
         log_dir = self.log_dir(pod)
         log_dir.mkdir(parents=True, exist_ok=True)
         cfg = sandbox_config(pod, log_dir, self.cgroup_root, self.cluster_dns)
-        sid = await self.cri.run_pod_sandbox(cfg)
+        try:
+            sid = await self.cri.run_pod_sandbox(cfg)
+        except CRIError:
+            await self._remove_failed_sandboxes(meta["uid"])  # containerd keeps the name of a failed one reserved
+            raise
         st = await self.cri.pod_sandbox_status(sid)
         ip = self.host_ip if (pod.get("spec") or {}).get("hostNetwork") else st.network.ip
         sb = PodSandbox(sid, meta["uid"], meta.get("namespace", ""), meta["name"], ip, _seconds(st.created_at),
                         ready=st.state == pb.SANDBOX_READY)
         self.sandboxes[sid], self.sandbox_configs[sid] = sb, cfg
         return sb
+
+    async def _remove_failed_sandboxes(self, pod_uid: str) -> None:
+        for sb in await self.cri.list_pod_sandboxes({POD_UID: pod_uid}):
+            if sb.id not in self.sandboxes:
+                try:
+                    await self.cri.stop_pod_sandbox(sb.id)
+                    await self.cri.remove_pod_sandbox(sb.id)
+                except CRIError as e:
+                    log.warning("removing failed sandbox %s: %s", sb.id[:12], e)
 
     async def stop_pod_sandbox(self, sandbox_id: str) -> None:
         await self.cri.stop_pod_sandbox(sandbox_id)
