@@ -159,6 +159,7 @@ class NetnsCluster(Cluster):
     netns: str = ""
 
     def start(self, timeout: float = 30.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / "server.log"
         self.proc = subprocess.Popen(
             ["nsenter", f"--net=/run/netns/{self.netns}", sys.executable, "-m", "kybernetes.cli.main", "server",
