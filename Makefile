@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEB_PACKAGES := ca-certificates iproute2 sqlite3
+DEB_PACKAGES := ca-certificates iproute2 sqlite3 containerd runc containernetworking-plugins busybox-static iptables conntrack
 
 .PHONY: run test deps venv lint bench clean
 
