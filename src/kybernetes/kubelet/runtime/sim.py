@@ -97,6 +97,8 @@ class SimRuntime:
         for c in self.list_containers(sandbox_id):
             await self.stop_container(c.id, 0)
         sb.ready = False
+        if sb.ip != self.host_ip:  # the network is torn down with the sandbox (CNI DEL)
+            self._used_ips.discard(sb.ip)
 
     async def remove_pod_sandbox(self, sandbox_id: str) -> None:
         sb = self.sandboxes.pop(sandbox_id, None)
