@@ -84,6 +84,8 @@ def add_agent_parser(sub) -> None:
     p.add_argument("--server", required=True, help="URL of the API server, e.g. https://10.0.0.1:6443")
     p.add_argument("--token", default=os.environ.get("KYB_TOKEN", ""), help="agent token (or $KYB_TOKEN)")
     p.add_argument("--token-file", type=Path, default=None, help="file holding the agent token")
+    p.add_argument("--kubelet-port", type=int, default=10250,
+                   help="port of the kubelet server (logs, exec, attach, port-forward; default 10250)")
     p.add_argument("--ca-file", type=Path, default=None,
                    help="CA of the API server (default: not verified, with a warning)")
     p.add_argument("--data-dir", type=Path, default=None,
@@ -131,8 +133,15 @@ def run_agent_command(args):
         agent = NodeAgent(client, args.node_name or default_node_name(), args.node_ip or default_node_ip(), data_dir,
                           runtime_endpoint=args.container_runtime_endpoint, cgroup_root=args.cgroup_root,
                           loopback_routes=args.loopback_route, cluster_dns=args.cluster_dns)
+        jobs = [agent.run(stop)]
+        if args.ca_file:  # the cluster CA also signs the API server's kubelet-client certificate
+            from ..kubelet.server import serve_node_agent
+
+            jobs.append(serve_node_agent(agent, args.ca_file.read_bytes(), stop, port=args.kubelet_port))
+        else:
+            log.warning("--ca-file not given: no kubelet server (logs, exec, port-forward)")
         try:
-            await agent.run(stop)
+            await asyncio.gather(*jobs)
         finally:
             await client.close()
         return 0
