@@ -297,3 +297,14 @@ def test_memory_limit_ends_in_oomkilled(node):
     if term["reason"] != "OOMKilled":
         pytest.skip(f"the kernel did not report an OOM kill here (reason {term['reason']}, code {term['exitCode']})")
     assert term["exitCode"] == 137
+
+
+def test_pull_policy_never_without_the_image(node):
+    node.apply(pod("never", "true", image="kybernetes/not-here:1.0", imagePullPolicy="Never"))
+
+    def waiting():
+        cs = node.get("pod", "never")["status"].get("containerStatuses") or [{}]
+        return ((cs[0].get("state") or {}).get("waiting") or {}).get("reason") == "ErrImageNeverPull"
+
+    node.wait("ErrImageNeverPull", waiting, 30)
+    assert node.get("pod", "never")["status"]["phase"] == "Pending"
