@@ -10,6 +10,7 @@ pods use hostNetwork so no pod network is involved.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -209,6 +210,9 @@ def cri(tmp_path_factory):
                    what="node-a registered")
         yield c
     finally:
+        if node_proc is not None and node_proc.poll() is None:
+            with contextlib.suppress(Exception):  # the agent stops the containers of deleted pods
+                c.kubectl("delete", "pods", "--all", "--grace-period=1", "--timeout=40s", check=False, timeout=60)
         if node_proc is not None:
             node_proc.terminate()
             try:
@@ -216,7 +220,25 @@ def cri(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 node_proc.kill()
         c.stop()
+        _kill_leftovers(base)
         subprocess.run(["ip", "netns", "delete", netns], timeout=10)
+
+
+def _kill_leftovers(base: Path) -> None:
+    """Shims (and their containers) still serving our containerd's socket, and mounts under `base`."""
+    found = subprocess.run(["pgrep", "-f", f"containerd-shim-runc-v2 .*-address {base}/"], capture_output=True,
+                           text=True, timeout=10).stdout.split()
+    for pid in found:
+        tree = subprocess.run(["ps", "-o", "pid=", "--ppid", pid], capture_output=True, text=True, timeout=10)
+        for child in tree.stdout.split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(child), 9)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), 9)
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+              if line.split()[1].startswith(str(base) + "/")]
+    for m in sorted(mounts, reverse=True):
+        subprocess.run(["umount", "-l", m], timeout=10)
 
 
 def _busybox(name: str, script: str) -> dict:
