@@ -3,11 +3,14 @@
 The four system namespaces, the two system PriorityClasses and the `kubernetes`
 Service in `default` (first address of the service range) with its Endpoints and
 EndpointSlice pointing at this API server, as upstream's bootstrap controller keeps them.
+As k3s does, also the default StorageClass `local-path` of the built-in local-path
+provisioner and its `local-path-config` ConfigMap (volumes under DATA_DIR/storage).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 
 from ..api import errors
@@ -67,3 +70,18 @@ async def ensure_defaults(server) -> None:
         "addressType": "IPv4",
         "endpoints": [{"addresses": [ip], "conditions": {"ready": True}}],
         "ports": [{"name": "https", "port": port, "protocol": "TCP"}]})
+    await ensure_local_path_storage(server)
+
+
+LOCAL_PATH_PROVISIONER = "rancher.io/local-path"
+
+
+async def ensure_local_path_storage(server) -> None:
+    await _ensure(server, "storage.k8s.io", "v1", "storageclasses", "", {
+        "metadata": {"name": "local-path", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+        "provisioner": LOCAL_PATH_PROVISIONER, "reclaimPolicy": "Delete",
+        "volumeBindingMode": "WaitForFirstConsumer", "allowVolumeExpansion": False})
+    paths = {"nodePathMap": [{"node": "DEFAULT_PATH_FOR_NON_LISTED_NODES",
+                              "paths": [str(server.config.data_dir.resolve() / "storage")]}]}
+    await _ensure(server, "", "v1", "configmaps", "kube-system", {
+        "metadata": {"name": "local-path-config"}, "data": {"config.json": json.dumps(paths, indent=2)}})

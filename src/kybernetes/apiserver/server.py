@@ -35,6 +35,7 @@ from .reviews import Reviews
 from .store import Store
 from .strategies import builtin_strategy
 from .strategies.service import Allocator, ServiceStrategy
+from .strategies.storage import PersistentVolumeClaimStrategy
 from .strategy import Strategy
 from .subresources import Subresources
 from .tables import Tables
@@ -114,6 +115,8 @@ class APIServer:
             s = self.crds.strategy_for(rt) or builtin_strategy(rt)
             if isinstance(s, ServiceStrategy):
                 s.allocator = self.allocator
+            if isinstance(s, PersistentVolumeClaimStrategy):
+                s.cache = self.cache
             self._strategies[key] = s
         return s
 

@@ -16,9 +16,11 @@ from .endpoints import EndpointsController
 from .endpointslice import EndpointSliceController
 from .garbagecollector import GarbageCollector
 from .job import JobController
+from .localpath import LocalPathProvisioner
 from .namespace import NamespaceController
 from .nodeipam import NodeIPAMController
 from .nodelifecycle import NodeLifecycleController
+from .persistentvolume import PersistentVolumeController
 from .podgc import PodGCController
 from .replicaset import ReplicaSetController
 from .replicationcontroller import ReplicationManager
@@ -36,6 +38,8 @@ CONTROLLERS = {
     "deployment": DeploymentController,
     "statefulset": StatefulSetController,
     "job": JobController,
+    "cronjob": CronJobController,
+    "daemonset": DaemonSetController,
     "ttl-after-finished": TTLAfterFinishedController,
     "node-ipam": NodeIPAMController,
     "node-lifecycle": NodeLifecycleController,
@@ -43,8 +47,8 @@ CONTROLLERS = {
     "endpoint": EndpointsController,
     "endpointslice": EndpointSliceController,
     "serviceaccount": ServiceAccountsController,
-    "cronjob": CronJobController,
-    "daemonset": DaemonSetController,
+    "persistentvolume-binder": PersistentVolumeController,
+    "local-path-provisioner": LocalPathProvisioner,
 }
 
 

@@ -84,8 +84,22 @@ def validate_daemon_set(obj: dict) -> list[FieldError]:
     return errs
 
 
+def _with_claim_volumes(obj: dict) -> dict:
+    """The set with its claim templates as template volumes: mounts may name them (upstream validates the union)."""
+    spec = _spec(obj)
+    claims = [t for t in spec.get("volumeClaimTemplates") or () if isinstance(t, dict)]
+    template = spec.get("template")
+    if not claims or not isinstance(template, dict) or not isinstance(template.get("spec"), dict):
+        return obj
+    pod_spec = dict(template["spec"])
+    names = [((t.get("metadata") or {}).get("name") or "") for t in claims]
+    pod_spec["volumes"] = list(pod_spec.get("volumes") or []) + [
+        {"name": n, "persistentVolumeClaim": {"claimName": n}} for n in names if n]
+    return dict(obj, spec=dict(spec, template=dict(template, spec=pod_spec)))
+
+
 def validate_stateful_set(obj: dict) -> list[FieldError]:
-    errs = validate_replicated(obj)
+    errs = validate_replicated(_with_claim_volumes(obj))
     policy = _spec(obj).get("podManagementPolicy")
     if policy and policy not in ("OrderedReady", "Parallel"):
         errs.append(not_supported("spec.podManagementPolicy", policy, ("OrderedReady", "Parallel")))

@@ -7,6 +7,7 @@ from ..strategy import Strategy
 from .batch import JobStrategy
 from .core import NamespaceStrategy, NoGenerationStrategy, PodStrategy, SecretStrategy
 from .service import ServiceStrategy
+from .storage import PersistentVolumeClaimStrategy
 
 # kinds whose strategies set metadata.generation (upstream PrepareForCreate sets 1)
 GENERATION_TRACKED = {
@@ -22,6 +23,7 @@ SPECIAL = {
     ("", "namespaces"): NamespaceStrategy,
     ("", "secrets"): SecretStrategy,
     ("", "services"): ServiceStrategy,
+    ("", "persistentvolumeclaims"): PersistentVolumeClaimStrategy,
     ("batch", "jobs"): JobStrategy,
 }
 

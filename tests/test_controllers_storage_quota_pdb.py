@@ -1,0 +1,190 @@
+"""Storage, quota and disruption end to end against `kyb server --sim-nodes 3`.
+
+The PV binder and the built-in local-path provisioner (default StorageClass, WaitForFirstConsumer
+binding on the pod's node, StatefulSet claims, static binding, Retain/Delete reclaim), the
+ResourceQuota controller and admission, the disruption controller, the eviction API and
+`kubectl drain`. Each test uses its own namespace; the drain test runs last (it cordons a node).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .cluster import Cluster, free_port, manifest, wait_until
+
+SIM = {"node.kybernetes.io/sim": "true"}  # keep pods off any real node the server may also run
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    c = Cluster(tmp_path_factory.mktemp("kyb-storage"), free_port(), extra_args=["--sim-nodes", "3"])
+    c.start()
+    try:
+        wait_until(lambda: len(_ready_nodes(c)) >= 3, timeout=40, interval=0.3, what="3 Ready sim nodes")
+        yield c
+    finally:
+        code = c.stop()
+        assert code == 0, f"kyb server exited with {code} on SIGTERM:\n{c.log()}"
+
+
+def _ready_nodes(c: Cluster) -> list[str]:
+    out = []
+    for n in c.kubectl_json("get", "nodes")["items"]:
+        conds = n.get("status", {}).get("conditions") or ()
+        sim = (n["metadata"].get("labels") or {}).get("node.kybernetes.io/sim") == "true"
+        if sim and any(x["type"] == "Ready" and x["status"] == "True" for x in conds) and n["spec"].get("podCIDR"):
+            out.append(n["metadata"]["name"])
+    return out
+
+
+def _apply(c: Cluster, *docs: dict) -> None:
+    c.kubectl("apply", "-f", "-", input=manifest(*docs))
+
+
+def _namespace(c: Cluster, name: str) -> str:
+    _apply(c, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    return name
+
+
+def _get(c: Cluster, kind: str, name: str, ns: str = "") -> dict | None:
+    args = ["get", kind, name, "-o", "json"] + (["-n", ns] if ns else [])
+    proc = c.kubectl(*args, check=False)
+    return json.loads(proc.stdout) if proc.returncode == 0 else None
+
+
+def _items(c: Cluster, kind: str, ns: str, *args: str) -> list[dict]:
+    return c.kubectl_json("get", kind, "-n", ns, *args)["items"]
+
+
+def _pvc(name: str, size: str = "1Gi", cls: str | None = None, **spec) -> dict:
+    s = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}, **spec}
+    if cls is not None:
+        s["storageClassName"] = cls
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name}, "spec": s}
+
+
+def _pod(name: str, labels: dict | None = None, claim: str | None = None, **spec) -> dict:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels or {}},
+           "spec": {"containers": [{"name": "c", "image": "registry.example/app:1"}], "nodeSelector": SIM, **spec}}
+    if claim:
+        pod["spec"]["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]
+        pod["spec"]["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
+    return pod
+
+
+def _phase(obj: dict | None) -> str:
+    return ((obj or {}).get("status") or {}).get("phase", "")
+
+
+# --- storage ---------------------------------------------------------------------------------------
+def test_default_class_and_wait_for_first_consumer_binding(sim):
+    ns = _namespace(sim, "wffc")
+    sc = _get(sim, "storageclass", "local-path")
+    assert sc["provisioner"] == "rancher.io/local-path" and sc["volumeBindingMode"] == "WaitForFirstConsumer"
+    assert sc["reclaimPolicy"] == "Delete"
+    assert sc["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+    _apply(sim, dict(_pvc("data"), metadata={"name": "data", "namespace": ns}))
+    pvc = _get(sim, "pvc", "data", ns)
+    assert pvc["spec"]["storageClassName"] == "local-path"
+    explicit = _pvc("none", cls="")
+    explicit["metadata"]["namespace"] = ns
+    _apply(sim, explicit)
+    assert _get(sim, "pvc", "none", ns)["spec"]["storageClassName"] == ""
+    sim.kubectl("delete", "pvc", "none", "-n", ns)  # it would take a static volume of a later test
+
+    wait_until(lambda: any(e["reason"] == "WaitForFirstConsumer" for e in _items(sim, "events", ns)),
+               timeout=20, interval=0.3, what="a WaitForFirstConsumer event")
+    assert _phase(_get(sim, "pvc", "data", ns)) == "Pending" and not _get(sim, "pvc", "data", ns)["spec"].get(
+        "volumeName")
+
+    pod = _pod("user", claim="data")
+    pod["metadata"]["namespace"] = ns
+    _apply(sim, pod)
+    pvc = wait_until(lambda: _phase(p := _get(sim, "pvc", "data", ns)) == "Bound" and p, timeout=30, interval=0.3,
+                     what="the claim Bound")
+    node = wait_until(lambda: _get(sim, "pod", "user", ns)["spec"].get("nodeName"), timeout=10, what="pod node")
+    ann = pvc["metadata"]["annotations"]
+    assert ann["volume.kubernetes.io/selected-node"] == node
+    assert ann["volume.kubernetes.io/storage-provisioner"] == "rancher.io/local-path"
+    assert ann["volume.beta.kubernetes.io/storage-provisioner"] == "rancher.io/local-path"
+    assert ann["pv.kubernetes.io/bind-completed"] == "yes"
+    uid = pvc["metadata"]["uid"]
+    assert pvc["spec"]["volumeName"] == f"pvc-{uid}"
+    assert pvc["status"]["capacity"] == {"storage": "1Gi"} and pvc["status"]["accessModes"] == ["ReadWriteOnce"]
+    pv = wait_until(lambda: _phase(v := _get(sim, "pv", f"pvc-{uid}")) == "Bound" and v, timeout=10,
+                    what="the volume Bound")
+    assert pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"] == [{"matchExpressions": [
+        {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]
+    assert pv["spec"]["hostPath"]["type"] == "DirectoryOrCreate"
+    assert pv["spec"]["hostPath"]["path"] == str(sim.data_dir.resolve() / "storage" / f"pvc-{uid}_{ns}_data")
+    assert pv["spec"]["claimRef"]["uid"] == uid and pv["spec"]["capacity"] == {"storage": "1Gi"}
+    assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Delete"
+    assert pv["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"] == "rancher.io/local-path"
+    reasons = {e["reason"] for e in _items(sim, "events", ns)}
+    assert {"ExternalProvisioning", "Provisioning", "ProvisioningSucceeded"} <= reasons
+    wait_until(lambda: _phase(_get(sim, "pod", "user", ns)) == "Running", timeout=20, what="pod running")
+
+    # Delete policy: the claim goes, so does the volume
+    sim.kubectl("delete", "pod", "user", "-n", ns, "--grace-period=0", "--force", check=False)
+    sim.kubectl("delete", "pvc", "data", "-n", ns)
+    wait_until(lambda: _get(sim, "pv", f"pvc-{uid}") is None, timeout=30, interval=0.3, what="the PV deleted")
+
+
+def test_statefulset_claims_bind_on_their_nodes(sim):
+    ns = _namespace(sim, "sts")
+    sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": ns},
+           "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                    "template": {"metadata": {"labels": {"app": "db"}},
+                                 "spec": {"nodeSelector": SIM,
+                                          "containers": [{"name": "c", "image": "registry.example/db:1",
+                                                          "volumeMounts": [{"name": "data", "mountPath": "/d"}]}]}},
+                    "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                        "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "2Gi"}}}}]}}
+    _apply(sim, sts)
+
+    def bound():
+        claims = _items(sim, "pvc", ns)
+        return len(claims) == 2 and all(_phase(p) == "Bound" for p in claims) and claims
+
+    claims = wait_until(bound, timeout=60, interval=0.5, what="two Bound claims")
+    for claim in claims:
+        ordinal = claim["metadata"]["name"].rsplit("-", 1)[1]
+        pod = _get(sim, "pod", f"db-{ordinal}", ns)
+        pv = _get(sim, "pv", claim["spec"]["volumeName"])
+        values = pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"]
+        assert values == [pod["spec"]["nodeName"]]
+        assert claim["spec"]["storageClassName"] == "local-path"
+    wait_until(lambda: sum(_phase(p) == "Running" for p in _items(sim, "pods", ns)) == 2, timeout=30,
+               interval=0.5, what="both pods running")
+
+
+def test_static_binding_and_retain(sim):
+    ns = _namespace(sim, "static")
+    pvs = [{"apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": f"static-{size.lower()}", "labels": {"tier": "fast"}},
+            "spec": {"capacity": {"storage": size}, "accessModes": ["ReadWriteOnce", "ReadOnlyMany"],
+                     "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
+                     "hostPath": {"path": f"/tmp/kyb-static-{size}"}}} for size in ("5Gi", "2Gi", "1Gi")]
+    _apply(sim, *pvs)
+    wait_until(lambda: all(_phase(_get(sim, "pv", p["metadata"]["name"])) == "Available" for p in pvs),
+               timeout=20, interval=0.3, what="three Available volumes")
+    claim = _pvc("claim", size="1500Mi", cls="", selector={"matchLabels": {"tier": "fast"}})
+    claim["metadata"]["namespace"] = ns
+    _apply(sim, claim)
+    pvc = wait_until(lambda: _phase(p := _get(sim, "pvc", "claim", ns)) == "Bound" and p, timeout=20, interval=0.3,
+                     what="the claim Bound")
+    assert pvc["spec"]["volumeName"] == "static-2gi"  # the smallest that fits
+    assert pvc["status"]["capacity"] == {"storage": "2Gi"}
+    assert pvc["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"] == "yes"
+    pv = wait_until(lambda: _phase(v := _get(sim, "pv", "static-2gi")) == "Bound" and v, timeout=10, what="PV Bound")
+    assert pv["spec"]["claimRef"]["name"] == "claim" and pv["spec"]["claimRef"]["namespace"] == ns
+    assert pv["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"] == "yes"
+
+    sim.kubectl("delete", "pvc", "claim", "-n", ns)
+    pv = wait_until(lambda: _phase(v := _get(sim, "pv", "static-2gi")) == "Released" and v, timeout=20,
+                    interval=0.3, what="the volume Released")
+    assert pv["spec"]["claimRef"]["name"] == "claim"
+    assert _phase(_get(sim, "pv", "static-1gi")) == "Available"
+    sim.kubectl("delete", "pv", *[p["metadata"]["name"] for p in pvs])
