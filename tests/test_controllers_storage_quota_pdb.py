@@ -188,3 +188,63 @@ def test_static_binding_and_retain(sim):
     assert pv["spec"]["claimRef"]["name"] == "claim"
     assert _phase(_get(sim, "pv", "static-1gi")) == "Available"
     sim.kubectl("delete", "pv", *[p["metadata"]["name"] for p in pvs])
+
+
+# --- quota -----------------------------------------------------------------------------------------
+def test_quota_refuses_the_pod_over_the_limit_and_reports_usage(sim):
+    ns = _namespace(sim, "quota")
+    _apply(sim, {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q1", "namespace": ns},
+                 "spec": {"hard": {"pods": "2", "requests.cpu": "1", "requests.memory": "1Gi", "configmaps": "5",
+                                   "count/secrets": "10", "services": "3", "services.nodeports": "1",
+                                   "persistentvolumeclaims": "4", "requests.storage": "10Gi"}}})
+    quota = wait_until(lambda: (q := _get(sim, "quota", "q1", ns)).get("status", {}).get("used") and q, timeout=20,
+                       interval=0.3, what="quota status")
+    assert quota["status"]["hard"]["pods"] == "2" and quota["status"]["used"]["pods"] == "0"
+    res = {"requests": {"cpu": "250m", "memory": "128Mi"}}
+    for name in ("a", "b"):
+        pod = _pod(name)
+        pod["metadata"]["namespace"] = ns
+        pod["spec"]["containers"][0]["resources"] = res
+        _apply(sim, pod)
+    third = _pod("c")
+    third["metadata"]["namespace"] = ns
+    third["spec"]["containers"][0]["resources"] = res
+    proc = sim.kubectl("create", "-f", "-", input=manifest(third), check=False)
+    assert proc.returncode != 0
+    assert ('pods "c" is forbidden: exceeded quota: q1, requested: pods=1, used: pods=2, limited: pods=2'
+            in proc.stderr), proc.stderr
+    status, body = sim.request("POST", f"/api/v1/namespaces/{ns}/pods", third)
+    assert status == 403 and body["reason"] == "Forbidden"
+    assert body["message"] == 'pods "c" is forbidden: exceeded quota: q1, requested: pods=1, used: pods=2, limited: pods=2'
+    bare = _pod("d")
+    bare["metadata"]["namespace"] = ns
+    status, body = sim.request("POST", f"/api/v1/namespaces/{ns}/pods", bare)
+    assert status == 403 and body["message"] == (
+        'pods "d" is forbidden: failed quota: q1: must specify requests.cpu for: c; requests.memory for: c')
+
+    _apply(sim, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": ns}},
+           {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "np", "namespace": ns},
+            "spec": {"type": "NodePort", "ports": [{"port": 80}]}},
+           dict(_pvc("claim", size="3Gi"), metadata={"name": "claim", "namespace": ns}))
+    svc2 = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "np2", "namespace": ns},
+            "spec": {"type": "NodePort", "ports": [{"port": 81}]}}
+    status, body = sim.request("POST", f"/api/v1/namespaces/{ns}/services", svc2)
+    assert status == 403 and "exceeded quota: q1, requested: services.nodeports=1, used: services.nodeports=1, " \
+                             "limited: services.nodeports=1" in body["message"]
+    want = {"pods": "2", "requests.cpu": "500m", "requests.memory": "256Mi", "configmaps": "1", "services": "1",
+            "services.nodeports": "1", "persistentvolumeclaims": "1", "requests.storage": "3Gi"}
+
+    def used():
+        u = _get(sim, "quota", "q1", ns)["status"]["used"]
+        return all(u.get(k) == v for k, v in want.items()) and u
+
+    u = wait_until(used, timeout=20, interval=0.3, what="quota usage")
+    assert int(u["count/secrets"]) >= 0
+    described = sim.kubectl("describe", "quota", "q1", "-n", ns).stdout
+    assert "requests.cpu" in described and "500m" in described and "pods" in described
+
+    # terminal pods stop counting
+    sim.kubectl("delete", "pod", "a", "-n", ns, "--grace-period=0", "--force")
+    wait_until(lambda: _get(sim, "quota", "q1", ns)["status"]["used"]["pods"] == "1", timeout=20, interval=0.3,
+               what="usage down after a delete")
+    sim.kubectl("create", "-f", "-", input=manifest(third))

@@ -31,6 +31,7 @@ from .handlers import Handlers
 from .openapi_service import OpenAPIService
 from .patching import make_patcher
 from .podstreams import PodStreams
+from .quota import QuotaAdmission
 from .reviews import Reviews
 from .store import Store
 from .strategies import builtin_strategy
@@ -102,6 +103,7 @@ class APIServer:
         self.reviews = Reviews(self)
         self.tokens = ServiceAccountTokens(self, config.data_dir / "server" / "tls" / "service-account.key")
         self.store.track_fields = self.fields.track_managed_fields
+        self.store.admit_create = QuotaAdmission(self.cache, self.index).admit_create
         self._strategies: dict[tuple[str, str, str], Strategy] = {}
         self._runner: web.AppRunner | None = None
         self.bound_port: int = config.port

@@ -11,6 +11,7 @@ Reads come from the watch cache after it has caught up with storage.
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import logging
 from collections.abc import Awaitable, Callable
@@ -102,6 +103,8 @@ class Store:
         self.track_fields: Callable | None = None
         self.to_storage: Callable[[ResourceType, dict], dict] = lambda rt, obj: obj
         self.from_storage: Callable[[ResourceType, dict], dict] = lambda rt, obj: obj
+        # validating admission around a create's write (resource quota): an async context manager or None
+        self.admit_create: Callable | None = None
 
     # --- reads ------------------------------------------------------------------------------
     async def get(self, rt: ResourceType, namespace: str, name: str) -> dict:
@@ -151,7 +154,18 @@ class Store:
         strategy.canonicalize(obj)
         if self.track_fields:
             self.track_fields(rt, None, obj, ctx, "Update")
-        name = meta["name"]
+        admission = self.admit_create(rt, obj, ctx) if self.admit_create else contextlib.nullcontext()
+        try:
+            async with admission:
+                return await self._write_new(rt, namespace, obj, ctx, strategy)
+        except errors.StatusError:
+            if not ctx.dry_run:
+                strategy.release(obj)
+            raise
+
+    async def _write_new(self, rt: ResourceType, namespace: str, obj: dict, ctx: WriteContext,
+                         strategy: Strategy) -> dict:
+        name = obj["metadata"]["name"]
         if ctx.dry_run:
             if await self.get_or_none(rt, namespace, name) is not None:
                 raise errors.already_exists(rt.plural, name, rt.group)
@@ -161,7 +175,6 @@ class Store:
         try:
             rev = await self.storage.create(key, encode_for_storage(stored))
         except KeyExistsError:
-            strategy.release(obj)
             raise errors.already_exists(rt.plural, name, rt.group) from None
         obj["metadata"]["resourceVersion"] = str(rev)
         return obj

@@ -24,6 +24,7 @@ from .persistentvolume import PersistentVolumeController
 from .podgc import PodGCController
 from .replicaset import ReplicaSetController
 from .replicationcontroller import ReplicationManager
+from .resourcequota import ResourceQuotaController
 from .serviceaccount import ServiceAccountsController
 from .statefulset import StatefulSetController
 from .ttlafterfinished import TTLAfterFinishedController
@@ -49,6 +50,7 @@ CONTROLLERS = {
     "serviceaccount": ServiceAccountsController,
     "persistentvolume-binder": PersistentVolumeController,
     "local-path-provisioner": LocalPathProvisioner,
+    "resourcequota": ResourceQuotaController,
 }
 
 
