@@ -308,3 +308,43 @@ def test_pull_policy_never_without_the_image(node):
 
     node.wait("ErrImageNeverPull", waiting, 30)
     assert node.get("pod", "never")["status"]["phase"] == "Pending"
+
+
+@pytest.mark.skipif(shutil.which("docker-registry") is None, reason="docker-registry is not installed")
+def test_image_pulled_from_a_local_registry(node):
+    """The real pull path: CRI PullImage from Debian's docker-registry on the namespace's loopback."""
+    import base64
+
+    store = node.data / "registry"
+    store.mkdir()
+    (store / "config.yml").write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {store}\n"
+                                      "http:\n  addr: 127.0.0.1:5000\nlog:\n  level: warn\n")
+    reg = subprocess.Popen(["ip", "netns", "exec", node.ns, "docker-registry", "serve", str(store / "config.yml")],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        def pushed():
+            out = subprocess.run(["ip", "netns", "exec", node.ns, sys.executable, str(TOOLS / "build_images.py"),
+                                  "--push", "127.0.0.1:5000"], capture_output=True, text=True, timeout=60)
+            return out.returncode == 0 and out.stdout
+
+        node.wait("images pushed to the registry", pushed, 30)
+        auth = base64.b64encode(b"kyb:secret").decode()
+        config = json.dumps({"auths": {"127.0.0.1:5000": {"auth": auth}}})
+        node.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "regcred", "namespace": "default"},
+                    "type": "kubernetes.io/dockerconfigjson",
+                    "data": {".dockerconfigjson": base64.b64encode(config.encode()).decode()}})
+        manifest = pod("pulled", "sleep 3600", image="127.0.0.1:5000/kybernetes/busybox:1.36")
+        manifest["spec"]["imagePullSecrets"] = [{"name": "regcred"}]
+        node.apply(manifest)
+        p = node.wait("pod pulled Running",
+                      lambda: (lambda p: p if p["status"].get("phase") == "Running" else None)(node.get("pod", "pulled")),
+                      90)
+        assert p["status"]["containerStatuses"][0]["imageID"]
+
+        async def present(c):
+            return await c.image_status("127.0.0.1:5000/kybernetes/busybox:1.36")
+
+        assert node.cri(present) is not None
+    finally:
+        os.killpg(reg.pid, signal.SIGTERM)
+        reg.wait(10)

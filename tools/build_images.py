@@ -1,6 +1,7 @@
 """Build the images kybernetes needs on a machine without internet, from Debian's busybox-static.
 
     python tools/build_images.py [--busybox /bin/busybox] OUT_DIR
+    python tools/build_images.py --push 127.0.0.1:5000      # to a (plain HTTP) registry instead
 
 writes two Docker image archives (the `docker save` format, which `ctr images import`
 and `docker load` read) into OUT_DIR:
@@ -77,8 +78,7 @@ def rootfs_layer(busybox: Path, applets: bool) -> bytes:
     return buf.getvalue()
 
 
-def docker_archive(tag: str, layer: bytes, config: dict) -> bytes:
-    """The `docker save` layout: manifest.json, the image config and one layer."""
+def image_config(layer: bytes, config: dict) -> bytes:
     diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
     image = {
         "architecture": "amd64", "os": "linux", "created": "1970-01-01T00:00:00Z",
@@ -86,7 +86,13 @@ def docker_archive(tag: str, layer: bytes, config: dict) -> bytes:
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "kybernetes tools/build_images.py"}],
     }
-    config_bytes = json.dumps(image, sort_keys=True, separators=(",", ":")).encode()
+    return json.dumps(image, sort_keys=True, separators=(",", ":")).encode()
+
+
+def docker_archive(tag: str, layer: bytes, config: dict) -> bytes:
+    """The `docker save` layout: manifest.json, the image config and one layer."""
+    diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+    config_bytes = image_config(layer, config)
     config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
     layer_name = diff_id.split(":", 1)[1] + "/layer.tar"
     repo, _, version = tag.rpartition(":")
@@ -101,15 +107,50 @@ def docker_archive(tag: str, layer: bytes, config: dict) -> bytes:
     return buf.getvalue()
 
 
-def build(out_dir: Path, busybox: Path) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    images = (
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def push(registry: str, tag: str, layer: bytes, config: dict) -> str:
+    """Push one image to a registry over plain HTTP (Registry API v2, e.g. Debian's docker-registry on loopback)."""
+    import urllib.parse
+    import urllib.request
+
+    repo, _, version = tag.rpartition(":")
+    base = f"http://{registry}/v2/{repo}"
+    config_bytes = image_config(layer, config)
+
+    def request(method: str, url: str, data: bytes | None = None, ctype: str = "application/octet-stream"):
+        req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": ctype} if data else {})
+        return urllib.request.urlopen(req, timeout=30)  # noqa: S310 - a registry URL we were given
+
+    for blob in (layer, config_bytes):
+        with request("POST", f"{base}/blobs/uploads/") as resp:
+            location = urllib.parse.urljoin(base, resp.headers["Location"])
+        sep = "&" if "?" in location else "?"
+        request("PUT", f"{location}{sep}digest={urllib.parse.quote(_digest(blob))}", blob).close()
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config_bytes),
+                           "digest": _digest(config_bytes)},
+                "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar", "size": len(layer),
+                            "digest": _digest(layer)}]}
+    body = json.dumps(manifest).encode()
+    request("PUT", f"{base}/manifests/{version}", body, manifest["mediaType"]).close()
+    return f"{registry}/{tag}@{_digest(body)}"
+
+
+def images(busybox: Path) -> list[tuple[str, str, bytes, dict]]:
+    return [
         ("busybox.tar", BUSYBOX_IMAGE, rootfs_layer(busybox, applets=True), {"Env": [PATH_ENV], "Cmd": ["sh"]}),
         ("pause.tar", PAUSE_IMAGE, rootfs_layer(busybox, applets=False),
          {"Env": [PATH_ENV], "Entrypoint": ["/bin/sh", "-c", PAUSE_SCRIPT], "StopSignal": "SIGTERM"}),
-    )
-    for filename, tag, layer, config in images:
+    ]
+
+
+def build(out_dir: Path, busybox: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for filename, tag, layer, config in images(busybox):
         path = out_dir / filename
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(docker_archive(tag, layer, config))
@@ -120,13 +161,21 @@ def build(out_dir: Path, busybox: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("out_dir", type=Path, help="directory for busybox.tar and pause.tar")
+    p.add_argument("out_dir", type=Path, nargs="?", help="directory for busybox.tar and pause.tar")
     p.add_argument("--busybox", type=Path, default=None, help="a static busybox (default: from busybox-static)")
+    p.add_argument("--push", metavar="REGISTRY", default="",
+                   help="instead of writing archives, push the images to REGISTRY (host:port, plain HTTP)")
     args = p.parse_args(argv)
     busybox = args.busybox or Path(shutil.which("busybox") or "/bin/busybox")
     if not busybox.exists():
         print("no busybox found: apt-get install busybox-static", file=sys.stderr)
         return 1
+    if args.push:
+        for _, tag, layer, config in images(busybox):
+            print(push(args.push, tag, layer, config))
+        return 0
+    if args.out_dir is None:
+        p.error("OUT_DIR is required (or --push REGISTRY)")
     for path in build(args.out_dir, busybox):
         print(path)
     return 0
