@@ -248,3 +248,86 @@ def test_quota_refuses_the_pod_over_the_limit_and_reports_usage(sim):
     wait_until(lambda: _get(sim, "quota", "q1", ns)["status"]["used"]["pods"] == "1", timeout=20, interval=0.3,
                what="usage down after a delete")
     sim.kubectl("create", "-f", "-", input=manifest(third))
+    # bare pods would stop `kubectl drain` (no --force) in a later test
+    sim.kubectl("delete", "pods", "--all", "-n", ns, "--grace-period=0", "--force")
+
+
+# --- disruption budgets, eviction and drain --------------------------------------------------------
+def _deployment(name: str, ns: str, replicas: int) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"nodeSelector": SIM, "terminationGracePeriodSeconds": 0,
+                                           "containers": [{"name": "c", "image": "registry.example/web:1"}]}}}}
+
+
+def _pdb(name: str, ns: str, app: str, **spec) -> dict:
+    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": name, "namespace": ns},
+            "spec": {"selector": {"matchLabels": {"app": app}}, **spec}}
+
+
+def _pdb_status(c: Cluster, name: str, ns: str) -> dict:
+    return (_get(c, "pdb", name, ns) or {}).get("status") or {}
+
+
+def _running(c: Cluster, ns: str, app: str) -> list[dict]:
+    return [p for p in _items(c, "pods", ns, "-l", f"app={app}") if not p["metadata"].get("deletionTimestamp")
+            and any(x["type"] == "Ready" and x["status"] == "True" for x in p["status"].get("conditions") or ())]
+
+
+def _evict(c: Cluster, ns: str, pod: str) -> tuple[int, dict]:
+    return c.request("POST", f"/api/v1/namespaces/{ns}/pods/{pod}/eviction",
+                     {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod, "namespace": ns}})
+
+
+def test_pdb_status_and_eviction(sim):
+    ns = _namespace(sim, "pdb")
+    _apply(sim, _deployment("web", ns, 3), _pdb("web-pdb", ns, "web", minAvailable=2),
+           _pdb("web-pct", ns, "web-x", maxUnavailable="50%"))
+    wait_until(lambda: len(_running(sim, ns, "web")) == 3, timeout=40, interval=0.3, what="3 ready pods")
+    status = wait_until(lambda: (s := _pdb_status(sim, "web-pdb", ns)).get("currentHealthy") == 3 and s,
+                        timeout=20, interval=0.3, what="pdb status")
+    assert status["disruptionsAllowed"] == 1 and status["desiredHealthy"] == 2 and status["expectedPods"] == 3
+    assert status["observedGeneration"] == 1
+    cond = next(c for c in status["conditions"] if c["type"] == "DisruptionAllowed")
+    assert cond["status"] == "True" and cond["reason"] == "SufficientPods"
+
+    pods = sorted(p["metadata"]["name"] for p in _running(sim, ns, "web"))
+    code, body = _evict(sim, ns, pods[0])
+    assert code == 201, body
+    code, body = _evict(sim, ns, pods[1])
+    assert code == 429 and body["reason"] == "TooManyRequests", body
+    assert body["message"] == "Cannot evict pod as it would violate the pod's disruption budget."
+    cause = body["details"]["causes"][0]
+    assert cause["reason"] == "DisruptionBudget"
+    assert cause["message"].startswith("The disruption budget web-pdb needs 2 healthy pods and has ")
+    wait_until(lambda: len(_running(sim, ns, "web")) == 3 and _pdb_status(sim, "web-pdb", ns).get(
+        "disruptionsAllowed") == 1, timeout=40, interval=0.3, what="a replacement pod and a budget again")
+
+    # percentages scale with the Deployment's replicas through its ReplicaSet
+    _apply(sim, _pdb("web-pct", ns, "web", maxUnavailable="50%"))
+    status = wait_until(lambda: (s := _pdb_status(sim, "web-pct", ns)).get("expectedPods") == 3 and s,
+                        timeout=20, interval=0.3, what="percent pdb status")
+    assert status["desiredHealthy"] == 1 and status["disruptionsAllowed"] == 2
+    code, body = _evict(sim, ns, _running(sim, ns, "web")[0]["metadata"]["name"])
+    assert code == 500 and body["message"].endswith(
+        "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.")
+    sim.kubectl("delete", "pdb", "web-pct", "-n", ns)
+
+
+def test_drain_honours_the_budget(sim):
+    ns = _namespace(sim, "drain")
+    _apply(sim, _deployment("app", ns, 3), _pdb("app-pdb", ns, "app", minAvailable=2))
+    wait_until(lambda: len(_running(sim, ns, "app")) == 3, timeout=40, interval=0.3, what="3 ready pods")
+    wait_until(lambda: _pdb_status(sim, "app-pdb", ns).get("disruptionsAllowed") == 1, timeout=20, interval=0.3,
+               what="budget allows one")
+    nodes = [p["spec"]["nodeName"] for p in _running(sim, ns, "app")]
+    node = max(set(nodes), key=nodes.count)  # the node with the most of them
+    proc = sim.kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=80s",
+                       timeout=85)
+    assert f"node/{node} drained" in proc.stdout, proc.stdout + proc.stderr
+    assert _get(sim, "node", node)["spec"].get("unschedulable") is True
+    pods = wait_until(lambda: len(r := _running(sim, ns, "app")) == 3 and r, timeout=30, interval=0.3,
+                      what="3 ready pods elsewhere")
+    assert all(p["spec"]["nodeName"] != node for p in pods)
+    sim.kubectl("uncordon", node)

@@ -14,9 +14,9 @@ from ..api import errors
 from ..api.resources import ResourceType
 from ..api.selectors import label_selector_string
 from . import negotiate
+from .eviction import Eviction
 from .negotiate import json_response, read_body
 from .requestinfo import RequestInfo
-from .store import DeleteOptions
 
 
 def _get_path(obj: dict, path: str):
@@ -177,12 +177,7 @@ class Subresources:
         ctx = self.handlers.write_context(request)
         raw = await read_body(request)
         body = negotiate.decode_object(raw, request.headers.get("Content-Type", "")) if raw.strip() else {}
-        pod = await self.store.get(rt, info.namespace, info.name)
-        budget = getattr(self.server, "check_disruption", None)
-        if budget is not None:
-            await budget(pod, ctx)
-        opts = DeleteOptions.from_body(body.get("deleteOptions") or {}, {})
-        obj, deleted = await self.store.delete(rt, info.namespace, info.name, opts, ctx)
+        obj, deleted = await Eviction(self.server).evict(rt, info.namespace, info.name, body, ctx)
         await self.server.after_write(rt, "delete" if deleted else "update", obj, ctx)
         return json_response(negotiate.success_status(), 201)
 

@@ -12,6 +12,7 @@ from .base import ControllerContext
 from .cronjob import CronJobController
 from .daemonset import DaemonSetController
 from .deployment import DeploymentController
+from .disruption import DisruptionController
 from .endpoints import EndpointsController
 from .endpointslice import EndpointSliceController
 from .garbagecollector import GarbageCollector
@@ -51,6 +52,7 @@ CONTROLLERS = {
     "persistentvolume-binder": PersistentVolumeController,
     "local-path-provisioner": LocalPathProvisioner,
     "resourcequota": ResourceQuotaController,
+    "disruption": DisruptionController,
 }
 
 
