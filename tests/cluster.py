@@ -32,6 +32,9 @@ class Cluster:
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
     extra_args: list = field(default_factory=list)
+    # the embedded agent runs real containers and sets up pod networking: only tests that
+    # run the server inside a network namespace of their own may turn it on
+    agent: bool = False
 
     @property
     def kubeconfig(self) -> Path:
@@ -46,7 +49,7 @@ class Cluster:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kybernetes.cli.main", "server", "--data-dir", str(self.data_dir),
-             "--port", str(self.port), *self.extra_args],
+             "--port", str(self.port), *([] if self.agent else ["--disable-agent"]), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
