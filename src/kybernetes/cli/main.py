@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -30,11 +31,28 @@ def _port_range(value: str) -> tuple[int, int]:
     return lo, hi
 
 
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _duration(value: str) -> float:
+    """Seconds from a Go duration as upstream's flags take it ("40s", "1m30s", "500ms"), or a bare number."""
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise argparse.ArgumentTypeError(f"invalid duration {value!r} (expected e.g. 40s, 1m30s or 40)")
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+
+
 def _controller_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cluster-cidr", default="10.42.0.0/16",
                    help="CIDR of pod addresses; each node gets a /24 of it (default 10.42.0.0/16)")
-    p.add_argument("--node-monitor-grace-period", type=float, default=40.0, metavar="SECONDS",
-                   help="seconds without a node heartbeat before the node is marked NotReady (default 40)")
+    p.add_argument("--node-monitor-grace-period", type=_duration, default=40.0, metavar="DURATION",
+                   help="time without a node heartbeat before the node is marked NotReady, e.g. 20s or 1m "
+                        "(default 40s)")
     p.add_argument("--terminated-pod-gc-threshold", type=int, default=12500,
                    help="terminated pods kept before the oldest are deleted; 0 disables (default 12500)")
 
