@@ -69,13 +69,14 @@ class InterPodAffinity(Plugin):
         if s is None:
             return OK
         labels = node_info.labels
-        if s.existing_anti_counts and any(s.existing_anti_counts.get(pair, 0) > 0 for pair in labels.items()):
-            return Status.unschedulable(ERR_EXISTING_ANTI_AFFINITY)
+        # upstream's order: the pod's own affinity, its own anti-affinity, then existing pods' anti-affinity
         if not self._satisfies_affinity(s, pod, labels):
             return Status.unresolvable(ERR_AFFINITY)
         for t in s.anti_affinity:
             if t.topology_key in labels and s.anti_counts.get((t.topology_key, labels[t.topology_key]), 0) > 0:
                 return Status.unschedulable(ERR_ANTI_AFFINITY)
+        if s.existing_anti_counts and any(s.existing_anti_counts.get(pair, 0) > 0 for pair in labels.items()):
+            return Status.unschedulable(ERR_EXISTING_ANTI_AFFINITY)
         return OK
 
     @staticmethod
