@@ -163,7 +163,7 @@ async def main_async(args) -> None:
                              "--port", str(port),
                              # the API server alone, as upstream's apiserver benchmarks measure it: no
                              # scheduler marking 10,000 node-less pods unschedulable during the GET test
-                             "--disable-controller-manager", "--disable-scheduler"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             "--disable-controller-manager", "--disable-scheduler", "--disable-agent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
     tls = work / "server" / "tls"
     url = f"https://127.0.0.1:{port}"

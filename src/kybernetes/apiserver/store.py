@@ -305,7 +305,7 @@ class Store:
                 return old, False  # no-op: upstream skips the write and keeps the revision
             if ctx.dry_run:
                 return new, False
-            if new["metadata"].get("deletionTimestamp") and not main_strategy.finalizers_pending(new):
+            if self._delete_during_update(main_strategy, new, old):
                 try:
                     rev, _ = await self.storage.delete(key, kv.mod_revision)
                 except (RevisionMismatchError, KeyNotFoundError):
@@ -326,6 +326,21 @@ class Store:
             new["metadata"]["resourceVersion"] = str(rev)
             return new, False
         raise errors.conflict(rt.plural, name, "too many concurrent updates, please retry", rt.group)
+
+    @staticmethod
+    def _delete_during_update(strategy: Strategy, new: dict, old: dict) -> bool:
+        """Whether this update removes the last finalizer of an object whose deletion is due.
+
+        As upstream's shouldDeleteDuringUpdate: only an update that takes away the last
+        finalizer deletes, and only when no grace period is still running (a pod being
+        stopped on its node stays until its kubelet deletes it with grace 0).
+        """
+        meta = new["metadata"]
+        if not meta.get("deletionTimestamp") or strategy.finalizers_pending(new):
+            return False
+        if not strategy.finalizers_pending(old):
+            return False
+        return not meta.get("deletionGracePeriodSeconds")
 
     @staticmethod
     def _carry_system_meta(new: dict, old: dict) -> None:
