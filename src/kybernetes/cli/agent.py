@@ -71,6 +71,9 @@ def add_agent_flags(p: argparse.ArgumentParser, embedded: bool = False) -> None:
                    help="CRI socket of a running runtime (default: start our own containerd under the data dir)")
     p.add_argument("--cgroup-root", default="/kubepods", help="parent cgroup of pods (default /kubepods)")
     p.add_argument("--cluster-dns", action="append", default=[], help="DNS server for pods (repeatable)")
+    from .proxy import add_proxy_flags
+
+    add_proxy_flags(p, embedded=True)
 
 
 def add_agent_parser(sub) -> None:
@@ -92,6 +95,8 @@ def add_agent_parser(sub) -> None:
                    help="where state lives (default /var/lib/kybernetes as root, else ~/.local/share/kybernetes)")
     p.add_argument("--loopback-route", action="append", default=[], metavar="CIDR",
                    help="route CIDR to the loopback device (pod and service ranges, see DESIGN.md); repeatable")
+    p.add_argument("--cluster-cidr", default="10.42.0.0/16", help="CIDR of pod addresses (default 10.42.0.0/16)")
+    p.add_argument("--service-cidr", default="10.43.0.0/16", help="CIDR of ClusterIPs (default 10.43.0.0/16)")
     add_agent_flags(p)
 
 
@@ -104,6 +109,11 @@ def agent_argv(args, server_url: str, token_file: Path, ca_file: Path, data_dir:
             argv += ["--" + flag.replace("_", "-"), getattr(args, flag)]
     for dns in args.cluster_dns:
         argv += ["--cluster-dns", dns]
+    argv += ["--cluster-cidr", args.cluster_cidr, "--service-cidr", args.service_cluster_ip_range]
+    if args.proxy_mode:
+        argv += ["--proxy-mode", args.proxy_mode]
+    if args.nodeport_addresses:
+        argv += ["--nodeport-addresses", args.nodeport_addresses]
     if args.agent_loopback_routes:
         argv += ["--loopback-route", args.cluster_cidr, "--loopback-route", args.service_cluster_ip_range]
     return argv
@@ -134,6 +144,11 @@ def run_agent_command(args):
                           runtime_endpoint=args.container_runtime_endpoint, cgroup_root=args.cgroup_root,
                           loopback_routes=args.loopback_route, cluster_dns=args.cluster_dns)
         jobs = [agent.run(stop)]
+        if args.proxy_mode != "none":  # the node's Service proxy and its routes to other nodes' pods
+            from ..proxy.app import run_proxy
+            from .proxy import proxy_kwargs
+
+            jobs.append(run_proxy(client, stop, agent.name, host_gw=True, **proxy_kwargs(args)))
         if args.ca_file:  # the cluster CA also signs the API server's kubelet-client certificate
             from ..kubelet.server import serve_node_agent
 

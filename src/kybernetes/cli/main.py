@@ -55,16 +55,19 @@ def _controller_flags(p: argparse.ArgumentParser) -> None:
                         "(default 40s)")
     p.add_argument("--terminated-pod-gc-threshold", type=int, default=12500,
                    help="terminated pods kept before the oldest are deleted; 0 disables (default 12500)")
+    p.add_argument("--service-lb-pool", default="",
+                   help="addresses for LoadBalancer Services, a CIDR or FIRST-LAST (default: the nodes' addresses)")
 
 
 def controller_options(args) -> dict:
     return {"cluster_cidr": args.cluster_cidr, "node_monitor_grace_period": args.node_monitor_grace_period,
-            "terminated_pod_gc_threshold": args.terminated_pod_gc_threshold}
+            "terminated_pod_gc_threshold": args.terminated_pod_gc_threshold, "service_lb_pool": args.service_lb_pool}
 
 
 def controller_argv(args) -> list[str]:
     return ["--cluster-cidr", args.cluster_cidr, "--node-monitor-grace-period", str(args.node_monitor_grace_period),
-            "--terminated-pod-gc-threshold", str(args.terminated_pod_gc_threshold)]
+            "--terminated-pod-gc-threshold", str(args.terminated_pod_gc_threshold),
+            *(["--service-lb-pool", args.service_lb_pool] if args.service_lb_pool else [])]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     sched.add_argument("--leader-elect", default="true", choices=("true", "false"),
                        help="hold a Lease so only one replica schedules (default true)")
     add_agent_parser(sub)
+    from .proxy import add_proxy_parser
+
+    add_proxy_parser(sub)
     dns_cmd = sub.add_parser(
         "dns",
         help="run the cluster DNS (svc.ns.svc.cluster.local) against a cluster",
@@ -189,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         from .components import run_dns_command
 
         return _run(run_dns_command(args))
+    if args.command == "proxy":
+        from .proxy import run_proxy_command
+
+        return _run(run_proxy_command(args))
     if args.command == "scheduler":
         from .components import run_scheduler_command
 

@@ -27,6 +27,7 @@ from .replicaset import ReplicaSetController
 from .replicationcontroller import ReplicationManager
 from .resourcequota import ResourceQuotaController
 from .serviceaccount import ServiceAccountsController
+from .servicelb import ServiceLBController
 from .statefulset import StatefulSetController
 from .ttlafterfinished import TTLAfterFinishedController
 
@@ -53,6 +54,7 @@ CONTROLLERS = {
     "local-path-provisioner": LocalPathProvisioner,
     "resourcequota": ResourceQuotaController,
     "disruption": DisruptionController,
+    "service-lb": ServiceLBController,
 }
 
 
