@@ -6,7 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import time
+
+import orjson
 
 from ..client.factory import InformerFactory
 from .cache import Cache, is_terminal
@@ -47,6 +51,25 @@ def select_host(totals: dict[str, int], rng: random.Random | None = None) -> str
     return best
 
 
+class Stats:
+    """Counters of the scheduler's own work, as upstream's scheduling_algorithm_duration_seconds and
+    binding_duration_seconds: time inside the scheduling algorithm (prefilter, filter, score and select) and
+    time of the binding cycle's API writes. Written as JSON to the file named by $KYB_SCHEDULER_STATS."""
+
+    def __init__(self):
+        self.cycles = 0  # scheduling algorithm runs (successful or not)
+        self.algorithm_seconds = 0.0  # CPU-bound: filter + score + select
+        self.cycle_seconds = 0.0  # the whole scheduling cycle: algorithm, assume, reserve, permit
+        self.bound = 0
+        self.bind_seconds = 0.0  # sum of binding-cycle latencies (API writes, concurrent)
+        self.failed = 0
+        self.first_cycle_wall = 0.0
+        self.last_bound_wall = 0.0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
 class ScheduleError(Exception):
     def __init__(self, status: Status):
         super().__init__(status.message())
@@ -70,6 +93,19 @@ class Scheduler:
         self.pods = None
         self.priority_classes = None
         self._tasks: set[asyncio.Task] = set()
+        self.stats = Stats()
+
+    async def write_stats(self, path: str, stop: asyncio.Event) -> None:
+        """Dump the counters to `path` twice a second (atomically) until stopped."""
+        tmp = path + ".tmp"
+        while True:
+            with open(tmp, "wb") as f:
+                f.write(orjson.dumps(self.stats.as_dict()))
+            os.replace(tmp, path)
+            if stop.is_set():
+                return
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
 
     # --- informers --------------------------------------------------------------------------------
     def responsible_for(self, pod: dict) -> bool:
@@ -180,6 +216,11 @@ class Scheduler:
             optional.cancel()
             log.warning("scheduler %s: some optional informers did not sync; continuing", self.name)
         log.info("scheduler %s: caches synced, scheduling", self.name)
+        stats_path = os.environ.get("KYB_SCHEDULER_STATS")
+        if stats_path:
+            writer = asyncio.create_task(self.write_stats(stats_path, stop))
+            self._tasks.add(writer)
+            writer.add_done_callback(self._tasks.discard)
         try:
             while not stop.is_set():
                 qpi = await self.queue.pop(stop)
@@ -267,9 +308,15 @@ class Scheduler:
         qpi.pod = pod
         cycle = self.queue.scheduling_cycle
         state = CycleState()
+        stats = self.stats
+        t0 = time.perf_counter()
+        if not stats.cycles:
+            stats.first_cycle_wall = time.time()
+        stats.cycles += 1
         try:
             node = self.schedule_pod(state, pod)
         except FitError as err:
+            stats.algorithm_seconds += time.perf_counter() - t0
             nominated = None
             if self.framework.points["post_filter"]:
                 result, s = await self.framework.run_post_filter(state, pod, err.diagnosis)
@@ -280,12 +327,14 @@ class Scheduler:
             await self.handle_failure(qpi, str(err), err.diagnosis.unschedulable_plugins, cycle, nominated)
             return
         except ScheduleError as err:
+            stats.algorithm_seconds += time.perf_counter() - t0
             plugins = {err.status.plugin} if err.status.is_rejected() and err.status.plugin else set()
             if err.status.message() == ERR_NO_NODES:
                 plugins = {"NodeAdd"}  # only a node can help
             await self.handle_failure(qpi, err.status.message(), plugins, cycle, None,
                                       unschedulable=err.status.is_rejected())
             return
+        stats.algorithm_seconds += time.perf_counter() - t0
         assumed = self.cache.assume_pod(pod, node)
         s = self.framework.run_reserve(state, assumed, node)
         if s.is_success():
@@ -300,6 +349,7 @@ class Scheduler:
                                       unschedulable=s.is_rejected())
             return
         self.queue.delete_nominated(pod)
+        stats.cycle_seconds += time.perf_counter() - t0
         task = asyncio.create_task(self.binding_cycle(state, qpi, assumed, node, timeout if s.code == Code.WAIT
                                                       else None, cycle))
         self._tasks.add(task)
@@ -309,13 +359,16 @@ class Scheduler:
                             permit_timeout: float | None, cycle: int) -> None:
         fwk = self.framework
         s = Status()
+        t0 = time.perf_counter()
         if permit_timeout is not None:
             s = await fwk.wait_on_permit(assumed, permit_timeout)
         if s.is_success():
             s = await fwk.run_pre_bind(state, assumed, node)
         if s.is_success():
             s = await fwk.run_bind(state, assumed, node)
+        self.stats.bind_seconds += time.perf_counter() - t0
         if not s.is_success():
+            self.stats.failed += 1
             fwk.run_unreserve(state, assumed, node)
             self.cache.forget_pod(assumed)
             self.queue.move_all_to_active_or_backoff("AssignedPodDelete")
@@ -323,6 +376,8 @@ class Scheduler:
                                       unschedulable=s.is_rejected())
             return
         self.queue.done(qpi.key)
+        self.stats.bound += 1
+        self.stats.last_bound_wall = time.time()
         fwk.run_post_bind(state, assumed, node)
         meta = assumed["metadata"]
         await self.record_event(assumed, "Normal", "Scheduled",
