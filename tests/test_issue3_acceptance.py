@@ -112,21 +112,35 @@ class Watcher:
     """`kubectl get KIND -w --output-watch-events -o json` read by a thread.
 
     Calls `on_event(type, object)` for every event in the order kubectl prints them (the
-    initial list arrives as ADDED events) and keeps them all in `events`.
+    initial list arrives as ADDED events) and keeps them all in `events`. The constructor
+    returns once the watch request is answered (kubectl -v=6 logs it), so nothing the test
+    does afterwards is folded into the initial list.
     """
 
     def __init__(self, c: Cluster, kind: str, ns: str, *args: str,
                  on_event: Callable[[str, dict], None] | None = None):
         env = dict(os.environ, KUBECONFIG=str(c.kubeconfig), HOME=str(c.data_dir / "home"))
         self.proc = subprocess.Popen(
-            [KUBECTL, "get", kind, "-n", ns, "-w", "--output-watch-events", "-o", "json", *args],
+            [KUBECTL, "get", kind, "-n", ns, "-w", "--output-watch-events", "-o", "json", "-v=6", *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.on_event = on_event
         self.events: list[tuple[str, dict]] = []
         self.errors: list[BaseException] = []
         self.lock = threading.Lock()
+        self.established = threading.Event()
+        self.stderr: list[str] = []
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
+        threading.Thread(target=self._read_log, daemon=True).start()
+        if not self.established.wait(15):
+            self.stop()
+            raise TimeoutError("kubectl get -w did not start its watch:\n" + "".join(self.stderr))
+
+    def _read_log(self) -> None:
+        for line in self.proc.stderr:
+            self.stderr.append(line)
+            if "watch=true" in line and " 200 OK" in line:
+                self.established.set()
 
     def _read(self) -> None:
         buf: list[str] = []
@@ -296,7 +310,6 @@ def test_job_completes_and_failing_job_stops_at_backoff_limit(kyb):
 
     watcher = Watcher(kyb, "pods", ns, "-l", "app=ok", on_event=on_pod)
     try:
-        time.sleep(0.5)  # let the watch start before the first pod exists
         kyb.kubectl("create", "-n", ns, "-f", "-", input=manifest(
             _job("ok", 0, completions=5, parallelism=2), _job("bad", 1, backoffLimit=2)))
         kyb.kubectl("wait", "-n", ns, "--for=condition=complete", "job/ok", "--timeout=60s", timeout=70)
@@ -315,8 +328,10 @@ def test_job_completes_and_failing_job_stops_at_backoff_limit(kyb):
     assert job["status"]["failed"] == 3 and not job["status"].get("active")
     failed = [p for p in _items(kyb, "pods", ns, "-l", "app=bad") if p["status"]["phase"] == "Failed"]
     assert len(failed) == 3
-    time.sleep(1)  # pacing: no fourth attempt appears
-    assert len(_items(kyb, "pods", ns, "-l", "app=bad")) == 3
+    deadline = time.monotonic() + 2  # and no fourth attempt appears
+    while time.monotonic() < deadline:
+        assert len(_items(kyb, "pods", ns, "-l", "app=bad")) == 3
+        time.sleep(0.5)
 
 
 @pytest.mark.timeout(150)
@@ -359,7 +374,6 @@ def test_statefulset_creates_pods_in_order_with_bound_claims(kyb):
                         "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}}
     watcher = Watcher(kyb, "pods", ns, "-l", "app=sts")
     try:
-        time.sleep(0.5)  # let the watch start before the first pod exists
         _apply(kyb, ns, service, sts)
         watcher.wait(lambda ev: sum(1 for t, p in ev if t != "DELETED" and _is_ready(p)
                                     and p["metadata"]["name"] == "web-2") > 0,
@@ -389,10 +403,10 @@ def test_statefulset_creates_pods_in_order_with_bound_claims(kyb):
     for i in range(3):
         volumes = {v["name"]: v for v in pods[f"web-{i}"]["spec"]["volumes"]}
         assert volumes["www"]["persistentVolumeClaim"]["claimName"] == f"www-web-{i}"
-    created = [e for e in _items(kyb, "events", ns, "--field-selector", "involvedObject.kind=StatefulSet")
-               if e["reason"] == "SuccessfulCreate" and "Pod" in e["message"]]
-    assert [e["message"] for e in sorted(created, key=lambda e: e["metadata"]["creationTimestamp"])] == [
-        f"create Pod web-{i} in StatefulSet web successful" for i in range(3)]
+    created = {e["message"] for e in _items(kyb, "events", ns, "--field-selector", "involvedObject.kind=StatefulSet")
+               if e["reason"] == "SuccessfulCreate"}
+    assert created == {f"create Pod web-{i} in StatefulSet web successful" for i in range(3)} | {
+        f"create Claim www-web-{i} Pod web-{i} in StatefulSet web success" for i in range(3)}, created
     kyb.kubectl("delete", "namespace", ns, "--wait=false")
 
 
