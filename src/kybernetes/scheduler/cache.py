@@ -23,6 +23,9 @@ class Cache:
         self.nodes: dict[str, NodeInfo] = {}
         self.pods: dict[str, tuple[dict, str]] = {}  # pod key -> (pod, node name)
         self.assumed: set[str] = set()
+        self._snapshot: list[NodeInfo] | None = None  # sorted node list, rebuilt when the node set changes
+        self._affinity: dict[str, NodeInfo] = {}  # nodes running pods with pod (anti-)affinity terms
+        self._required_anti: dict[str, NodeInfo] = {}  # ... with required anti-affinity terms
 
     # --- nodes ------------------------------------------------------------------------------------
     def _node_info(self, name: str) -> NodeInfo:
@@ -32,7 +35,10 @@ class Cache:
         return ni
 
     def add_node(self, node: dict) -> None:
-        self._node_info(node["metadata"]["name"]).set_node(node)
+        ni = self._node_info(node["metadata"]["name"])
+        if ni.node is None:
+            self._snapshot = None
+        ni.set_node(node)
 
     def update_node(self, old: dict | None, new: dict) -> None:
         self.add_node(new)
@@ -42,15 +48,26 @@ class Cache:
         ni = self.nodes.get(name)
         if ni is None:
             return
+        self._snapshot = None
         if ni.pods:
             ni.node = None  # keep the pods' accounting until they go too
         else:
             del self.nodes[name]
 
     # --- pods -------------------------------------------------------------------------------------
+    def _index(self, node: str, ni: NodeInfo) -> None:
+        for index, count in ((self._affinity, ni.affinity_pods), (self._required_anti, ni.required_anti_pods)):
+            if count:
+                index[node] = ni
+            else:
+                index.pop(node, None)
+
     def _add(self, pod: dict, node: str) -> None:
-        self._node_info(node).add_pod(pod)
+        ni = self._node_info(node)
+        ni.add_pod(pod)
         self.pods[pod_key(pod)] = (pod, node)
+        if ni.affinity_pods:
+            self._index(node, ni)
 
     def _remove(self, key: str) -> None:
         entry = self.pods.pop(key, None)
@@ -60,8 +77,10 @@ class Cache:
         ni = self.nodes.get(node)
         if ni is not None:
             ni.remove_pod(pod)
+            self._index(node, ni)
             if ni.node is None and not ni.pods:
                 del self.nodes[node]
+                self._index(node, NodeInfo())
 
     def add_pod(self, pod: dict) -> None:
         """An assigned pod seen by the informer (confirms an assumed pod)."""
@@ -103,8 +122,19 @@ class Cache:
 
     # --- reads ------------------------------------------------------------------------------------
     def snapshot(self) -> list[NodeInfo]:
-        """The nodes (with their pods) as the cycle sees them; valid until the loop next awaits."""
-        return [ni for _, ni in sorted(self.nodes.items()) if ni.node is not None]
+        """The nodes (with their pods) as the cycle sees them, by name; valid until the loop next awaits.
+
+        The NodeInfos are updated in place, so the list is rebuilt only when a node comes or goes
+        (callers must not change it)."""
+        if self._snapshot is None:
+            self._snapshot = [ni for _, ni in sorted(self.nodes.items()) if ni.node is not None]
+        return self._snapshot
+
+    def nodes_with_affinity(self, required_anti_only: bool = False) -> list[NodeInfo]:
+        """Nodes running pods with pod (anti-)affinity terms (only required anti-affinity, if asked),
+        upstream's HavePodsWithAffinityNodeInfoList and HavePodsWithRequiredAntiAffinityNodeInfoList."""
+        index = self._required_anti if required_anti_only else self._affinity
+        return [ni for ni in index.values() if ni.node is not None]
 
     def node_count(self) -> int:
         return sum(1 for ni in self.nodes.values() if ni.node is not None)

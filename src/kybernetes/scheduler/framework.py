@@ -94,6 +94,8 @@ class CycleState:
         self._data: dict[str, Any] = {}
         self.skip_filter_plugins: set[str] = set()
         self.skip_score_plugins: set[str] = set()
+        self.filter_plugins: list | None = None  # Framework.filter_plugins' per-cycle list
+        self.filter_skips = 0
 
     def write(self, key: str, value: Any) -> None:
         self._data[key] = value
@@ -119,6 +121,11 @@ def _has_affinity(pod: dict, kind: str, required: bool) -> bool:
     return bool(aff.get(key))
 
 
+def _any_affinity(pod: dict) -> bool:
+    return (_has_affinity(pod, "podAffinity", True) or _has_affinity(pod, "podAffinity", False)
+            or _has_affinity(pod, "podAntiAffinity", True) or _has_affinity(pod, "podAntiAffinity", False))
+
+
 class NodeInfo:
     """A node with the pods on it and what they request (upstream framework.NodeInfo)."""
 
@@ -130,6 +137,12 @@ class NodeInfo:
         self.non_zero_requested = Resource()
         self.used_ports: list[tuple[str, str, int]] = []
         self.generation = 0
+        self._name = ""
+        self._labels: dict = {}
+        # how many of the pods have pod (anti-)affinity terms, and required anti-affinity terms: plugins
+        # skip nodes without any, as upstream's snapshot lists HavePodsWithAffinity nodes
+        self.affinity_pods = 0
+        self.required_anti_pods = 0
         if node is not None:
             self.set_node(node)
         for p in pods or ():
@@ -137,32 +150,45 @@ class NodeInfo:
 
     @property
     def name(self) -> str:
-        return self.node["metadata"]["name"] if self.node else ""
+        return self._name if self.node else ""
 
     @property
     def labels(self) -> dict:
-        return (self.node or {}).get("metadata", {}).get("labels") or {}
+        return self._labels if self.node else {}
 
     def set_node(self, node: dict) -> None:
         self.node = node
+        meta = node.get("metadata") or {}
+        self._name = meta.get("name") or ""
+        self._labels = meta.get("labels") or {}
         status = node.get("status") or {}
         self.allocatable = Resource.from_list(status.get("allocatable") or status.get("capacity") or {})
         self.generation += 1
 
     @property
     def pods_with_affinity(self) -> list[dict]:
-        return [p for p in self.pods if _has_affinity(p, "podAffinity", True) or _has_affinity(p, "podAffinity", False)
-                or _has_affinity(p, "podAntiAffinity", True) or _has_affinity(p, "podAntiAffinity", False)]
+        if not self.affinity_pods:
+            return []
+        return [p for p in self.pods if _any_affinity(p)]
 
     @property
     def pods_with_required_anti_affinity(self) -> list[dict]:
+        if not self.required_anti_pods:
+            return []
         return [p for p in self.pods if _has_affinity(p, "podAntiAffinity", True)]
+
+    def _count_affinity(self, pod: dict, sign: int) -> None:
+        if (pod.get("spec") or {}).get("affinity") and _any_affinity(pod):
+            self.affinity_pods += sign
+            if _has_affinity(pod, "podAntiAffinity", True):
+                self.required_anti_pods += sign
 
     def add_pod(self, pod: dict) -> None:
         self.pods.append(pod)
         self.requested.add(pod_requests(pod))
         self.non_zero_requested.add(pod_requests(pod, non_zero=True))
         self.used_ports.extend(host_ports(pod))
+        self._count_affinity(pod, 1)
         self.generation += 1
 
     def remove_pod(self, pod: dict) -> bool:
@@ -171,6 +197,7 @@ class NodeInfo:
         for i, p in enumerate(self.pods):
             if pod_key(p) == key and (not uid or not p["metadata"].get("uid") or p["metadata"]["uid"] == uid):
                 del self.pods[i]
+                self._count_affinity(p, -1)
                 self.requested.sub(pod_requests(p))
                 self.non_zero_requested.sub(pod_requests(p, non_zero=True))
                 for port in host_ports(p):
@@ -189,6 +216,8 @@ class NodeInfo:
         c.non_zero_requested = self.non_zero_requested.copy()
         c.used_ports = list(self.used_ports)
         c.generation = self.generation
+        c._name, c._labels = self._name, self._labels
+        c.affinity_pods, c.required_anti_pods = self.affinity_pods, self.required_anti_pods
         return c
 
 

@@ -41,6 +41,8 @@ class Handle:
         self.framework: Framework | None = None
         self.nominated_pods = lambda node_name: []  # replaced by the queue's nominator
         self.snapshot = lambda: []  # the current list of NodeInfo
+        # the cache's index of nodes running pods with affinity terms (Cache.nodes_with_affinity), if any
+        self.nodes_with_affinity = None
 
     def get(self, kind: str, key: str) -> dict | None:
         lister = self.listers.get(kind)
@@ -95,12 +97,19 @@ class Framework:
                         p.name)
         return result, OK
 
+    def filter_plugins(self, state: CycleState) -> list[Plugin]:
+        """The filter plugins of this cycle (PreFilter may have skipped some), computed once per cycle."""
+        plugins = state.filter_plugins
+        if plugins is None or state.filter_skips != len(state.skip_filter_plugins):
+            plugins = state.filter_plugins = [p for p in self.points["filter"]
+                                              if p.name not in state.skip_filter_plugins]
+            state.filter_skips = len(state.skip_filter_plugins)
+        return plugins
+
     def run_filter(self, state: CycleState, pod: dict, node_info: NodeInfo) -> Status:
-        for p in self.points["filter"]:
-            if p.name in state.skip_filter_plugins:
-                continue
+        for p in self.filter_plugins(state):
             s = p.filter(state, pod, node_info)
-            if not s.is_success():
+            if s is not OK and s.code != Code.SUCCESS:
                 if s.code not in (Code.UNSCHEDULABLE, Code.UNSCHEDULABLE_AND_UNRESOLVABLE):
                     s = Status.error(f"running {p.name!r} filter plugin: {s.message()}")
                 return s.with_plugin(p.name)
@@ -108,8 +117,9 @@ class Framework:
 
     def run_filter_with_nominated(self, state: CycleState, pod: dict, node_info: NodeInfo) -> Status:
         """Filter as if the higher-or-equal priority pods nominated to this node were already there."""
-        nominated = [q for q in self.handle.nominated_pods(node_info.name)
-                     if pod_priority(q) >= pod_priority(pod) and pod_key(q) != pod_key(pod)]
+        nominated = self.handle.nominated_pods(node_info.name)
+        if nominated:
+            nominated = [q for q in nominated if pod_priority(q) >= pod_priority(pod) and pod_key(q) != pod_key(pod)]
         if nominated:
             node_info = node_info.clone()
             for q in nominated:
@@ -138,17 +148,19 @@ class Framework:
 
     def run_score(self, state: CycleState, pod: dict, nodes: list[NodeInfo]):
         """Total weighted score per node name, and the per-plugin scores."""
-        totals = {n.name: 0 for n in nodes}
+        names = [n.name for n in nodes]
+        totals = dict.fromkeys(names, 0)
         per_plugin: dict[str, dict[str, int]] = {}
         for p in self.points["score"]:
             if p.name in state.skip_score_plugins:
                 continue
             scores = {}
-            for n in nodes:
-                value, s = p.score(state, pod, n)
-                if not s.is_success():
+            score = p.score
+            for name, n in zip(names, nodes, strict=True):
+                value, s = score(state, pod, n)
+                if s is not OK and s.code != Code.SUCCESS:
                     return None, per_plugin, s.with_plugin(p.name)
-                scores[n.name] = value
+                scores[name] = value
             if callable(getattr(p, "normalize_score", None)):
                 s = p.normalize_score(state, pod, scores)
                 if not s.is_success():

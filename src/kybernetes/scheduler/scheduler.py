@@ -15,7 +15,7 @@ import orjson
 from ..client.factory import InformerFactory
 from .cache import Cache, is_terminal
 from .events import event_body, pod_scheduled_patch
-from .framework import Code, CycleState, Diagnosis, FitError, Framework, Handle, NodeInfo, Status
+from .framework import OK, Code, CycleState, Diagnosis, FitError, Framework, Handle, NodeInfo, Status
 from .plugins import DEFAULT_PLUGINS, REGISTRY
 from .queue import QueuedPodInfo, SchedulingQueue
 from .resources import pod_key, pod_requests
@@ -38,17 +38,12 @@ def num_feasible_nodes_to_find(num_all: int, percentage: int = 0) -> int:
 
 
 def select_host(totals: dict[str, int], rng: random.Random | None = None) -> str:
-    """The highest total score; ties broken uniformly at random (reservoir sampling)."""
-    rng = rng or random
-    best, best_score, seen = "", None, 0
-    for name, score in totals.items():
-        if best_score is None or score > best_score:
-            best, best_score, seen = name, score, 1
-        elif score == best_score:
-            seen += 1
-            if rng.randrange(seen) == 0:
-                best = name
-    return best
+    """The highest total score; ties broken uniformly at random."""
+    if not totals:
+        return ""
+    top = max(totals.values())
+    ties = [name for name, score in totals.items() if score == top]
+    return ties[0] if len(ties) == 1 else (rng or random).choice(ties)
 
 
 class Stats:
@@ -87,6 +82,7 @@ class Scheduler:
         self.queue = SchedulingQueue(self.framework.less, self.framework.run_pre_enqueue)
         self.handle.nominated_pods = self.queue.nominated_pods
         self.handle.snapshot = self.cache.snapshot
+        self.handle.nodes_with_affinity = self.cache.nodes_with_affinity
         self.handle.record_event = self.record_event
         self.percentage = percentage_of_nodes_to_score
         self.next_start_node_index = 0
@@ -266,11 +262,13 @@ class Scheduler:
         feasible: list[NodeInfo] = []
         start = self.next_start_node_index % len(candidates) if candidates else 0
         processed = 0
+        # without nominated pods (no preemption under way) the plain filter is the same, and cheaper
+        run_filter = self.framework.run_filter_with_nominated if self.queue.nominated else self.framework.run_filter
         for i in range(len(candidates)):
             ni = candidates[(start + i) % len(candidates)]
             processed += 1
-            s = self.framework.run_filter_with_nominated(state, pod, ni)
-            if s.is_success():
+            s = run_filter(state, pod, ni)
+            if s is OK or s.code == Code.SUCCESS:
                 feasible.append(ni)
                 if len(feasible) >= want:
                     break

@@ -23,6 +23,7 @@ class NodeResourcesBalancedAllocation(Plugin):
     def __init__(self, handle=None, args=None):
         super().__init__(handle, args)
         self.resources = [r["name"] for r in self.args.get("resources") or ()] or [CPU, MEMORY]
+        self.cpu_memory = self.resources == [CPU, MEMORY]
 
     def pre_score(self, state: CycleState, pod: dict, nodes) -> Status:
         request = pod_requests(pod)
@@ -33,6 +34,15 @@ class NodeResourcesBalancedAllocation(Plugin):
 
     def score(self, state: CycleState, pod: dict, node_info: NodeInfo):
         request = state.read(self.name) or pod_requests(pod)
+        if self.cpu_memory:  # balanced_score of cpu and memory, without the lists
+            alloc, used = node_info.allocatable, node_info.requested
+            fractions = []
+            if alloc.milli_cpu:
+                fractions.append(min((used.milli_cpu + request.milli_cpu) / alloc.milli_cpu, 1.0))
+            if alloc.memory:
+                fractions.append(min((used.memory + request.memory) / alloc.memory, 1.0))
+            std = abs((fractions[0] - fractions[1]) / 2) if len(fractions) == 2 else 0.0
+            return int((1 - std) * MAX_NODE_SCORE), OK
         alloc = [node_info.allocatable.get(n) for n in self.resources]
         req = [node_info.requested.get(n) + request.get(n) for n in self.resources]
         return balanced_score(req, alloc), OK

@@ -36,12 +36,23 @@ class InterPodAffinity(Plugin):
         super().__init__(handle, args)
         self.hard_weight = int(self.args.get("hardPodAffinityWeight", HARD_POD_AFFINITY_WEIGHT))
 
+    def _with_affinity(self, nodes: list[NodeInfo], required_anti_only: bool) -> list[NodeInfo]:
+        """The nodes of `nodes` running pods with affinity terms: from the cache's index when `nodes` is
+        the cache's snapshot, else by a scan (preemption passes a view with a changed node)."""
+        index = getattr(self.handle, "nodes_with_affinity", None)
+        if index is not None and nodes is self.handle.snapshot():
+            return index(required_anti_only)
+        if required_anti_only:
+            return [ni for ni in nodes if ni.required_anti_pods]
+        return [ni for ni in nodes if ni.affinity_pods]
+
     # --- filter ---------------------------------------------------------------------------------
     def pre_filter(self, state: CycleState, pod: dict, nodes: list[NodeInfo]):
         s = _FilterState(pod_affinity_terms(pod, "podAffinity", True), pod_affinity_terms(pod, "podAntiAffinity", True),
                          ns_labels=self.handle.namespace_labels(_ns(pod)))
         any_existing = False
-        for ni in nodes:
+        # without terms of its own the pod meets only existing pods' required anti-affinity
+        for ni in nodes if s.affinity or s.anti_affinity else self._with_affinity(nodes, True):
             labels = ni.labels
             for q in ni.pods_with_required_anti_affinity:
                 any_existing = True
@@ -108,7 +119,7 @@ class InterPodAffinity(Plugin):
                     scores[(t.topology_key, labels[t.topology_key])] += t.weight * sign
 
         all_nodes = self.handle.snapshot() or nodes
-        for ni in all_nodes:
+        for ni in all_nodes if has_constraints else self._with_affinity(all_nodes, False):
             labels = ni.labels
             if not labels:
                 continue

@@ -38,6 +38,7 @@ class NodeResourcesFit(Plugin):
         self.resources = tuple((r["name"], int(r.get("weight", 1))) for r in strategy.get("resources") or ()) \
             or DEFAULT_RESOURCES
         self.most_allocated = strategy.get("type") == "MostAllocated"
+        self.default_scoring = self.resources == DEFAULT_RESOURCES and not self.most_allocated
 
     def pre_filter(self, state: CycleState, pod: dict, nodes):
         state.write(self.name, pod_requests(pod))
@@ -47,6 +48,13 @@ class NodeResourcesFit(Plugin):
         request = state.read(self.name)
         if request is None:
             request = pod_requests(pod)
+        alloc, used = node_info.allocatable, node_info.requested
+        # the common case in plain int compares; anything else takes the exact path below
+        if (not request.scalar and len(node_info.pods) < alloc.allowed_pod_number
+                and request.milli_cpu <= alloc.milli_cpu - used.milli_cpu
+                and request.memory <= alloc.memory - used.memory
+                and request.ephemeral_storage <= alloc.ephemeral_storage - used.ephemeral_storage):
+            return OK
         missing = insufficient_resources(request, node_info)
         if not missing:
             return OK
@@ -60,6 +68,20 @@ class NodeResourcesFit(Plugin):
 
     def score(self, state: CycleState, pod: dict, node_info: NodeInfo):
         request = state.read(self.name + "/score") or pod_requests(pod, non_zero=True)
+        if self.default_scoring:  # LeastAllocated over cpu and memory, weight 1 each, in ints
+            alloc, used = node_info.allocatable, node_info.non_zero_requested
+            total = weights = 0
+            a = alloc.milli_cpu
+            if a:
+                r = used.milli_cpu + request.milli_cpu
+                total += 0 if r > a else (a - r) * MAX_NODE_SCORE // a
+                weights += 1
+            a = alloc.memory
+            if a:
+                r = used.memory + request.memory
+                total += 0 if r > a else (a - r) * MAX_NODE_SCORE // a
+                weights += 1
+            return (total // weights if weights else 0), OK
         total = weights = 0
         for name, weight in self.resources:
             alloc = node_info.allocatable.get(name)
