@@ -1,0 +1,362 @@
+"""Services end to end on two real nodes: ClusterIP, NodePort, LoadBalancer, readiness, host-gw pod routes.
+
+Network safety (DESIGN.md): two network namespaces created here are the two nodes, joined by
+one veth pair and nothing else (no default route anywhere). Node A runs `kyb server` with its
+embedded agent and the proxy in iptables mode; node B runs `kyb agent` with the proxy in
+userspace mode (no iptables rules of the proxy there). Pod and service ranges are routed
+to lo in both. Every request below is sent from a pod or from one of these namespaces.
+Needs root, containerd, runc, CNI plugins, busybox-static and kubectl; skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from .test_agent_cri import TOOLS, _kill_cgroup_tree, sh
+
+pytestmark = pytest.mark.timeout(600)
+
+CIDRS = ("10.42.0.0/16", "10.43.0.0/16")
+
+
+class Cluster:
+    def __init__(self, tag: str):
+        self.a, self.b = f"kyb{tag}a", f"kyb{tag}b"
+        net = int(tag, 16) % 250
+        self.ip_a, self.ip_b = f"10.253.{net}.1", f"10.253.{net}.2"
+        self.data_a = Path(tempfile.mkdtemp(prefix="kyba-", dir="/tmp"))
+        self.data_b = Path(tempfile.mkdtemp(prefix="kybb-", dir="/tmp"))
+        self.cgroups = (f"/kyb-test-{tag}a", f"/kyb-test-{tag}b")
+        self.kubeconfig = self.data_a / "kubeconfig.yaml"
+        self.procs: list[subprocess.Popen] = []
+        self.figures: dict[str, object] = {}
+
+    def kubectl(self, *args: str, timeout: float = 60, check: bool = True) -> str:
+        return sh("ip", "netns", "exec", self.a, "kubectl", "--kubeconfig", str(self.kubeconfig), *args,
+                  timeout=timeout, check=check)
+
+    def get(self, kind: str, name: str = "", *flags: str) -> dict:
+        return json.loads(self.kubectl("get", kind, *([name] if name else []), *flags, "-o", "json"))
+
+    def apply(self, *manifests: dict) -> None:
+        p = subprocess.run(["ip", "netns", "exec", self.a, "kubectl", "--kubeconfig", str(self.kubeconfig), "apply",
+                            "-f", "-"], input="\n".join(json.dumps(m) for m in manifests), capture_output=True,
+                           text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+
+    def exec(self, pod: str, script: str, timeout: float = 120) -> str:
+        return self.kubectl("exec", pod, "--", "sh", "-c", script, timeout=timeout)
+
+    def wait(self, what: str, check, timeout: float = 90.0, interval: float = 0.5):
+        end = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < end:
+            try:
+                last = check()
+                if last:
+                    return last
+            except (AssertionError, subprocess.TimeoutExpired, json.JSONDecodeError, KeyError, IndexError) as e:
+                last = e
+            time.sleep(interval)
+        raise AssertionError(f"timed out waiting for {what}; last: {last}\n{self.log_tail()}")
+
+    def log_tail(self, n: int = 30) -> str:
+        out = []
+        for f in (self.data_a / "server.log", self.data_b / "agent.log"):
+            try:
+                out += [f"--- {f}"] + f.read_text().splitlines()[-n:]
+            except OSError:
+                pass
+        return "\n".join(out)
+
+    def running_pod(self, name: str) -> dict:
+        return self.wait(f"pod {name} Running and Ready", lambda: (lambda p: p if p["status"].get("phase") == "Running"
+                         and all(c["ready"] for c in p["status"].get("containerStatuses") or [{"ready": 0}])
+                         else None)(self.get("pod", name)))
+
+
+def _network(c: Cluster) -> None:
+    for ns in (c.a, c.b):
+        sh("ip", "netns", "add", ns)
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+    sh("ip", "link", "add", f"{c.a}v", "type", "veth", "peer", "name", f"{c.b}v")
+    for ns, ip in ((c.a, c.ip_a), (c.b, c.ip_b)):
+        sh("ip", "link", "set", f"{ns}v", "netns", ns)
+        sh("ip", "-n", ns, "addr", "add", f"{ip}/30", "dev", f"{ns}v")
+        sh("ip", "-n", ns, "link", "set", f"{ns}v", "up")
+        for cidr in CIDRS:  # safety first: before anything runs in there
+            sh("ip", "-n", ns, "route", "add", cidr, "dev", "lo")
+
+
+def _start(c: Cluster, ns: str, log: Path, argv: list[str]) -> None:
+    with open(log, "wb") as out:
+        c.procs.append(subprocess.Popen(
+            ["nsenter", f"--net=/run/netns/{ns}", "unshare", "--mount", "--propagation", "private",
+             sys.executable, "-m", "kybernetes.cli.main", *argv], stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True))
+
+
+def _remove_sandboxes(socket: Path) -> None:
+    from kybernetes.kubelet.cri.client import CRIClient
+
+    async def run():
+        client = CRIClient(str(socket), timeout=20)
+        try:
+            for sb in await client.list_pod_sandboxes():
+                try:
+                    await client.stop_pod_sandbox(sb.id)
+                    await client.remove_pod_sandbox(sb.id)
+                except Exception:  # noqa: BLE001 - best effort, the kills below follow
+                    pass
+        finally:
+            await client.close()
+
+    import asyncio
+
+    if socket.exists():
+        try:
+            asyncio.run(asyncio.wait_for(run(), 60))
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _teardown(c: Cluster) -> None:
+    for data in (c.data_b, c.data_a):
+        _remove_sandboxes(data / "agent" / "containerd" / "containerd.sock")
+    for p in reversed(c.procs):
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in reversed(c.procs):
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(5)
+    for cg in c.cgroups:
+        _kill_cgroup_tree(cg)
+    for ns in (c.a, c.b):
+        for pid in subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    time.sleep(0.3)
+    for data in (c.data_a, c.data_b):
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def _node_ready(c: Cluster, name: str):
+    node = c.get("node", name)
+    ready = [x for x in node["status"].get("conditions", []) if x["type"] == "Ready"]
+    return node if ready and ready[0]["status"] == "True" and node["spec"].get("podCIDR") else None
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = Cluster(f"{os.getpid() % 0xfff:03x}")
+    try:
+        _network(c)
+        for data in (c.data_a, c.data_b):
+            sh(sys.executable, str(TOOLS / "build_images.py"), str(data / "agent" / "images"), timeout=60)
+        _start(c, c.a, c.data_a / "server.log",
+               ["server", "--data-dir", str(c.data_a), "--port", "6443", "--bind-address", "0.0.0.0",
+                "--advertise-address", c.ip_a, "--cgroup-root", c.cgroups[0], "--agent-loopback-routes",
+                "--node-name", "node-a", "--node-ip", c.ip_a, "--proxy-mode", "iptables"])
+        c.wait("node-a Ready", lambda: c.kubeconfig.exists() and _node_ready(c, "node-a"), 120)
+        tls = c.data_a / "server" / "tls"
+        _start(c, c.b, c.data_b / "agent.log",
+               ["agent", "--server", f"https://{c.ip_a}:6443", "--token-file", str(c.data_a / "server" / "token"),
+                "--ca-file", str(tls / "server-ca.crt"), "--data-dir", str(c.data_b), "--node-name", "node-b",
+                "--node-ip", c.ip_b, "--cgroup-root", c.cgroups[1], "--proxy-mode", "userspace",
+                *[x for cidr in CIDRS for x in ("--loopback-route", cidr)]])
+        c.wait("node-b Ready", lambda: _node_ready(c, "node-b"), 120)
+        yield c
+        print("\nmeasured:", json.dumps(c.figures, indent=1))
+    finally:
+        _teardown(c)
+
+
+def httpd_pod_spec(node: str = "") -> dict:
+    script = "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"
+    spec = {"terminationGracePeriodSeconds": 1, "containers": [
+        {"name": "web", "image": "kybernetes/busybox:1.36", "imagePullPolicy": "IfNotPresent",
+         "command": ["sh", "-c", script], "ports": [{"containerPort": 80}]}]}
+    if node:
+        spec["nodeName"] = node
+    return spec
+
+
+def client_pod(name: str, node: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1, "containers": [
+                {"name": "c", "image": "kybernetes/busybox:1.36", "imagePullPolicy": "IfNotPresent",
+                 "command": ["sleep", "3600"]}]}}
+
+
+def service(name: str, selector: dict | None, port: int = 80, type_: str = "ClusterIP", **spec) -> dict:
+    s = {"type": type_, "ports": [{"name": "http", "port": port, "targetPort": 80}], **spec}
+    if selector is not None:
+        s["selector"] = selector
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": s}
+
+
+# Debian 12's static busybox `wget` dies of SIGSEGV on every request (glibc's resolver in a static
+# binary); HTTP/1.0 over `nc` is the same request.
+GET = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port} | tail -n 1"
+
+
+def fetch(c: Cluster, pod: str, host: str, n: int, port: int = 80) -> collections.Counter:
+    one = GET.format(host=host, port=port)
+    out = c.exec(pod, f"for i in $(seq {n}); do r=$({one}); echo ${{r:-FAILED}}; done", timeout=30 + n)
+    return collections.Counter(out.split())
+
+
+def host_fetch(ns: str, host: str, port: int) -> str:
+    p = subprocess.run(["ip", "netns", "exec", ns, "busybox", "nc", "-w", "3", host, str(port)],
+                       input="GET / HTTP/1.0\r\n\r\n", capture_output=True, text=True, timeout=15)
+    return (p.stdout.strip().splitlines() or [""])[-1]
+
+
+@pytest.fixture(scope="module")
+def web(cluster):
+    c = cluster
+    c.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+             "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                      "template": {"metadata": {"labels": {"app": "web"}}, "spec": httpd_pod_spec()}}},
+            service("web", {"app": "web"}), client_pod("client-a", "node-a"), client_pod("client-b", "node-b"))
+    c.running_pod("client-a")
+    c.running_pod("client-b")
+    c.wait("3 web replicas ready", lambda: c.get("deployment", "web")["status"].get("readyReplicas") == 3, 120)
+    return c.get("service", "web")["spec"]["clusterIP"]
+
+
+def web_pods(c: Cluster) -> dict[str, dict]:
+    return {p["metadata"]["name"]: p for p in c.get("pods", "", "-l", "app=web")["items"]
+            if not p["metadata"].get("deletionTimestamp")}
+
+
+def test_cluster_ip_spreads_300_requests_over_three_replicas(cluster, web):
+    c = cluster
+    names = set(web_pods(c))
+    c.wait("the ClusterIP to answer", lambda: fetch(c, "client-a", web, 1).keys() <= names)
+    counts = fetch(c, "client-a", web, 300)
+    c.figures["spread_300_over_3"] = dict(counts)
+    assert set(counts) == names, counts
+    assert all(v >= 50 for v in counts.values()), counts  # 100 expected each; 50 is > 6 sigma away
+
+
+def test_scale_to_five_reaches_new_pods_within_seconds(cluster, web):
+    c = cluster
+    before = set(web_pods(c))
+    t0 = time.monotonic()
+    c.kubectl("scale", "deployment", "web", "--replicas=5")
+
+    def all_ready():
+        pods = web_pods(c)
+        ok = len(pods) == 5 and all(p["status"].get("phase") == "Running" and all(
+            s["ready"] for s in p["status"].get("containerStatuses") or [{"ready": 0}]) for p in pods.values())
+        return set(pods) if ok else None
+
+    names = c.wait("5 web pods ready", all_ready, 120, interval=0.2)
+    t_ready = time.monotonic()
+    seen: set[str] = set()
+    while time.monotonic() - t_ready < 20 and not (names - before) <= seen:
+        seen |= set(fetch(c, "client-a", web, 10))
+    t_traffic = time.monotonic()
+    c.figures["scale_up_ready_s"] = round(t_ready - t0, 2)
+    c.figures["ready_to_traffic_s"] = round(t_traffic - t_ready, 2)
+    assert (names - before) <= seen, f"new pods {names - before} got no traffic in 20 s (saw {seen})"
+    assert t_traffic - t_ready < 5.0
+    counts = fetch(c, "client-a", web, 300)
+    c.figures["spread_300_over_5"] = dict(counts)
+    assert set(counts) == names and all(v >= 25 for v in counts.values()), counts
+
+
+def test_not_ready_endpoint_gets_no_traffic(cluster, web):
+    """A Service without selector and its own EndpointSlice: the proxy follows the ready condition."""
+    c = cluster
+    pods = sorted(web_pods(c).values(), key=lambda p: p["metadata"]["name"])[:2]
+
+    def slice_(ready_first: bool) -> dict:
+        return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {"name": "manual-1", "labels": {"kubernetes.io/service-name": "manual"}},
+                "addressType": "IPv4", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
+                "endpoints": [{"addresses": [p["status"]["podIP"]], "nodeName": p["spec"]["nodeName"],
+                               "conditions": {"ready": ready}}
+                              for p, ready in zip(pods, (ready_first, not ready_first), strict=True)]}
+
+    c.apply(service("manual", None), slice_(False))
+    ip = c.get("service", "manual")["spec"]["clusterIP"]
+    first, second = (p["metadata"]["name"] for p in pods)
+    c.wait("only the ready endpoint answers", lambda: set(fetch(c, "client-a", ip, 5)) == {second})
+    assert set(fetch(c, "client-a", ip, 40)) == {second}
+    t0 = time.monotonic()
+    c.apply(slice_(True))
+    c.wait("traffic to move to the other endpoint", lambda: set(fetch(c, "client-a", ip, 5)) == {first},
+           interval=0.1)
+    c.figures["readiness_flip_to_traffic_s"] = round(time.monotonic() - t0, 2)
+    assert set(fetch(c, "client-a", ip, 40)) == {first}
+
+
+def test_node_port_answers_on_the_node_address(cluster, web):
+    c = cluster
+    c.apply(service("web-np", {"app": "web"}, type_="NodePort"))
+    port = c.get("service", "web-np")["spec"]["ports"][0]["nodePort"]
+    names = set(web_pods(c))
+    for ns, ip in ((c.a, c.ip_a), (c.b, c.ip_b)):  # node A: iptables; node B: userspace
+        def answer(ns=ns, ip=ip):
+            return host_fetch(ns, ip, port) in names
+        c.wait(f"NodePort {port} on {ip}", answer, 30)
+    # and from a pod on the other node, through the node address
+    assert set(fetch(c, "client-a", c.ip_b, 5, port)) <= names
+
+
+def test_load_balancer_gets_an_ingress_address_that_answers(cluster, web):
+    c = cluster
+    c.apply(service("web-lb", {"app": "web"}, port=8080, type_="LoadBalancer"))
+    ingress = c.wait("load balancer ingress", lambda: c.get("service", "web-lb")["status"]["loadBalancer"]["ingress"])
+    ips = sorted(i["ip"] for i in ingress)
+    assert ips == sorted([c.ip_a, c.ip_b])
+    names = set(web_pods(c))
+    for ip in ips:
+        c.wait(f"{ip}:8080 to answer", lambda ip=ip: host_fetch(c.a, ip, 8080) in names, 30)
+    c.kubectl("patch", "service", "web-lb", "-p", '{"spec":{"type":"ClusterIP"}}')
+    c.wait("ingress removed", lambda: not c.get("service", "web-lb")["status"].get("loadBalancer", {}).get("ingress"))
+
+
+def test_userspace_mode_on_node_b_serves_cluster_ip_without_iptables(cluster, web):
+    c = cluster
+    names = set(web_pods(c))
+    c.wait("the ClusterIP to answer on node-b", lambda: set(fetch(c, "client-b", web, 1)) <= names)
+    counts = fetch(c, "client-b", web, 50)
+    c.figures["userspace_spread_50"] = dict(counts)
+    assert set(counts) == names, counts  # round robin: every endpoint, evenly
+    assert max(counts.values()) - min(counts.values()) <= 1, counts
+    rules = sh("ip", "netns", "exec", c.b, "iptables-save")
+    assert "KUBE-" not in rules
+
+
+def test_pod_on_node_a_reaches_pod_and_service_on_node_b(cluster, web):
+    c = cluster
+    c.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "only-b", "labels": {"app": "only-b"}},
+             "spec": httpd_pod_spec("node-b")}, service("only-b", {"app": "only-b"}))
+    pod_ip = c.running_pod("only-b")["status"]["podIP"]
+    assert pod_ip.startswith(c.get("node", "node-b")["spec"]["podCIDR"].rsplit(".", 2)[0])
+    ip = c.get("service", "only-b")["spec"]["clusterIP"]
+    assert set(fetch(c, "client-a", pod_ip, 3)) == {"only-b"}
+    c.wait("the service backed by node-b to answer from node-a",
+           lambda: set(fetch(c, "client-a", ip, 3)) == {"only-b"}, 30)
+    routes = sh("ip", "-n", c.a, "route", "show", "proto", "203")
+    assert f"via {c.ip_b}" in routes, routes
