@@ -360,3 +360,14 @@ def test_pod_on_node_a_reaches_pod_and_service_on_node_b(cluster, web):
            lambda: set(fetch(c, "client-a", ip, 3)) == {"only-b"}, 30)
     routes = sh("ip", "-n", c.a, "route", "show", "proto", "203")
     assert f"via {c.ip_b}" in routes, routes
+
+
+def test_session_affinity_client_ip_sticks_in_both_modes(cluster, web):
+    c = cluster
+    c.apply(service("web-sticky", {"app": "web"}, sessionAffinity="ClientIP"))
+    ip = c.get("service", "web-sticky")["spec"]["clusterIP"]
+    names = set(web_pods(c))
+    for client in ("client-a", "client-b"):  # iptables `recent` match; userspace affinity table
+        c.wait(f"{ip} to answer from {client}", lambda client=client: set(fetch(c, client, ip, 1)) <= names, 30)
+        counts = fetch(c, client, ip, 30)
+        assert len(counts) == 1 and set(counts) <= names, counts

@@ -177,3 +177,28 @@ def test_host_gw_routes():
              for n, cidr, ip in (("node-a", "10.42.0.0/24", "10.254.0.1"), ("node-b", "10.42.1.0/24", "10.254.0.2"),
                                  ("node-c", "", "10.254.0.3"))]
     assert desired_routes(nodes, "node-a") == {"10.42.1.0/24": "10.254.0.2"}
+
+
+def test_service_lb_addresses():
+    from kybernetes.controllers.servicelb import node_addresses, parse_pool, pool_address
+
+    assert parse_pool("10.0.0.8/30") == ["10.0.0.9", "10.0.0.10"]
+    assert parse_pool("10.0.0.5-10.0.0.7") == ["10.0.0.5", "10.0.0.6", "10.0.0.7"]
+    ready = [{"type": "Ready", "status": "True"}]
+    nodes = [{"spec": {}, "status": {"conditions": ready, "addresses": [{"type": "InternalIP", "address": "10.1.0.2"}]}},
+             {"spec": {}, "status": {"conditions": ready, "addresses": [{"type": "InternalIP", "address": "10.1.0.9"},
+                                                                        {"type": "ExternalIP", "address": "1.2.3.4"}]}},
+             {"spec": {}, "status": {"conditions": [{"type": "Ready", "status": "False"}],
+                                     "addresses": [{"type": "InternalIP", "address": "10.1.0.3"}]}}]
+    assert node_addresses(nodes) == ["1.2.3.4", "10.1.0.2"]
+    pool = ["10.0.0.5", "10.0.0.6"]
+
+    def lb(name, ingress=(), want=""):
+        return {"metadata": {"name": name, "namespace": "default"},
+                "spec": {"type": "LoadBalancer", "loadBalancerIP": want},
+                "status": {"loadBalancer": {"ingress": [{"ip": i} for i in ingress]}}}
+
+    a, b, d = lb("a", ["10.0.0.5"]), lb("b", want="10.0.0.5"), lb("d")
+    assert pool_address(a, [a, b, d], pool) == "10.0.0.5"  # keeps its own
+    assert pool_address(b, [a, b, d], pool) == "10.0.0.6"  # asked for a taken one: the next free
+    assert pool_address(d, [a, lb("b", ["10.0.0.6"]), d], pool) == ""  # pool exhausted
