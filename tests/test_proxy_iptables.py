@@ -371,3 +371,17 @@ def test_session_affinity_client_ip_sticks_in_both_modes(cluster, web):
         c.wait(f"{ip} to answer from {client}", lambda client=client: set(fetch(c, client, ip, 1)) <= names, 30)
         counts = fetch(c, client, ip, 30)
         assert len(counts) == 1 and set(counts) <= names, counts
+
+
+def test_external_traffic_policy_local_uses_only_local_endpoints(cluster, web):
+    """From outside node A (node B's namespace) a NodePort of node A reaches only node A's pods."""
+    c = cluster
+    c.apply(service("web-local", {"app": "web"}, type_="NodePort", externalTrafficPolicy="Local"))
+    port = c.get("service", "web-local")["spec"]["ports"][0]["nodePort"]
+    pods = web_pods(c)
+    local = {n for n, p in pods.items() if p["spec"]["nodeName"] == "node-a"}
+    if not local:
+        pytest.skip("no web replica landed on node-a")
+    c.wait(f"NodePort {port} on node-a", lambda: host_fetch(c.b, c.ip_a, port) in pods, 30)
+    seen = collections.Counter(host_fetch(c.b, c.ip_a, port) for _ in range(20))
+    assert set(seen) <= local, (seen, local)
