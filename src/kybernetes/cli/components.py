@@ -55,7 +55,8 @@ def run_dns_command(args):
         host, port = _host_port(args.listen, 53)
         upstreams = [_host_port(u, 53) for u in args.upstream] or upstream_resolvers()
         try:
-            await run_dns(client, stop, host, port, upstreams, args.cluster_domain)
+            await run_dns(client, stop, host, port, upstreams, args.cluster_domain,
+                          cluster_ip=args.publish_cluster_ip)
         finally:
             await client.close()
         return 0

@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="revisions kept by compaction for watches to resume from (default 10000)")
     server.add_argument("--disable-controller-manager", action="store_true",
                         help="do not run the controllers in this process (run `kyb controller-manager` elsewhere)")
+    server.add_argument("--disable-dns", action="store_true",
+                        help="do not run the cluster DNS (kube-dns Service at the 10th address of the service range)")
     server.add_argument("--disable-scheduler", action="store_true",
                         help="do not run the scheduler in this process (run `kyb scheduler` elsewhere)")
     server.add_argument("--watch-cache-history", type=int, default=20000,
@@ -168,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     dns_cmd.add_argument("--upstream", action="append", default=[],
                          help="resolver for other names, address[:port]; repeatable (default: /etc/resolv.conf)")
     dns_cmd.add_argument("--cluster-domain", default="cluster.local", help="the cluster zone (default cluster.local)")
+    dns_cmd.add_argument("--publish-cluster-ip", default="",
+                         help="also make this server the kube-system/kube-dns Service at this ClusterIP")
     return parser
 
 

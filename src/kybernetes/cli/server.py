@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from ..apiserver.certs import ClusterPKI
 from ..apiserver.kubeconfig import write_kubeconfig
 from ..apiserver.server import APIServer, ServerConfig
 from ..storage.sqlite import SQLiteStorage
-from .agent import AGENT_USER, agent_argv, agent_available, server_token
+from .agent import AGENT_USER, agent_argv, agent_available, default_node_ip, server_token
 from .supervisor import supervise
 
 log = logging.getLogger("kybernetes.server")
@@ -64,6 +65,11 @@ def run_server(args):
             children.append(supervise("sim-nodes", [*verbose, "sim-nodes", "--kubeconfig", str(kubeconfig),
                                                     "--count", str(args.sim_nodes),
                                                     "--log-dir", str(data_dir / "sim-nodes" / "pods")], stop))
+        if not args.disable_dns:
+            dns_ip = str(ipaddress.ip_network(args.service_cluster_ip_range).network_address + 10)
+            listen = f"{args.node_ip or default_node_ip()}:0"
+            children.append(supervise("dns", [*verbose, "dns", "--kubeconfig", str(kubeconfig), "--listen", listen,
+                                              "--publish-cluster-ip", dns_ip], stop))
         why_not = "disabled" if args.disable_agent else agent_available()
         if not why_not:
             token_file = server_dir / "token-agent"
