@@ -107,6 +107,17 @@ def _start(c: Cluster, ns: str, log: Path, argv: list[str]) -> None:
             start_new_session=True))
 
 
+UPSTREAM_DNS_PORT = 5353
+
+
+def _start_upstream_dns(c: Cluster) -> None:
+    """The stand-in upstream resolver, on loopback inside node A's namespace."""
+    c.procs.append(subprocess.Popen(
+        ["nsenter", f"--net=/run/netns/{c.a}", sys.executable, str(Path(__file__).with_name("dns_upstream.py")),
+         "127.0.0.1", str(UPSTREAM_DNS_PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True))
+
+
 def _remove_sandboxes(socket: Path) -> None:
     from kybernetes.kubelet.cri.client import CRIClient
 
@@ -170,8 +181,9 @@ def cluster():
         _network(c)
         for data in (c.data_a, c.data_b):
             sh(sys.executable, str(TOOLS / "build_images.py"), str(data / "agent" / "images"), timeout=60)
+        _start_upstream_dns(c)
         _start(c, c.a, c.data_a / "server.log",
-               ["server", "--data-dir", str(c.data_a), "--port", "6443", "--bind-address", "0.0.0.0",
+               ["server", "--data-dir", str(c.data_a), "--cluster-dns-upstream", f"127.0.0.1:{UPSTREAM_DNS_PORT}", "--port", "6443", "--bind-address", "0.0.0.0",
                 "--advertise-address", c.ip_a, "--cgroup-root", c.cgroups[0], "--agent-loopback-routes",
                 "--node-name", "node-a", "--node-ip", c.ip_a, "--proxy-mode", "iptables"])
         c.wait("node-a Ready", lambda: c.kubeconfig.exists() and _node_ready(c, "node-a"), 120)
@@ -385,3 +397,29 @@ def test_external_traffic_policy_local_uses_only_local_endpoints(cluster, web):
     c.wait(f"NodePort {port} on node-a", lambda: host_fetch(c.b, c.ip_a, port) in pods, 30)
     seen = collections.Counter(host_fetch(c.b, c.ip_a, port) for _ in range(20))
     assert set(seen) <= local, (seen, local)
+
+
+# --- cluster DNS from pods (issue 5): kyb dns behind the kube-dns Service at 10.43.0.10 ---------
+def nslookup(c: Cluster, pod: str, name: str) -> str:
+    return c.kubectl("exec", pod, "--", "nslookup", name, "10.43.0.10", timeout=60, check=False)
+
+
+def test_pods_resolve_services_through_the_cluster_dns(cluster, web):
+    c = cluster
+    c.apply(service("db", {"app": "web"}, clusterIP="None"),
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "search"},
+             "spec": {"type": "ExternalName", "externalName": "search.example.com"}})
+    ready_ips = sorted(p["status"]["podIP"] for p in web_pods(c).values()
+                       if any(x["type"] == "Ready" and x["status"] == "True" for x in p["status"]["conditions"]))
+    for pod in ("client-a", "client-b"):  # iptables mode on node A, userspace mode on node B
+        out = c.wait(f"{pod} to resolve web", lambda pod=pod: (o := nslookup(
+            c, pod, "web.default.svc.cluster.local")) and web in o and o)
+        assert f"Address: {web}" in out
+    headless = c.wait("headless answers with every ready pod", lambda: (o := nslookup(
+        c, "client-a", "db.default.svc.cluster.local")) and all(ip in o for ip in ready_ips) and o)
+    assert sorted(line.split()[-1] for line in headless.splitlines()
+                  if line.startswith("Address:") and "#" not in line and ":53" not in line) == ready_ips
+    assert "search.example.com" in nslookup(c, "client-a", "search.default.svc.cluster.local")
+    missing = nslookup(c, "client-a", "nosuch.default.svc.cluster.local")
+    assert "NXDOMAIN" in missing or "can't find" in missing
+    assert "192.0.2.7" in nslookup(c, "client-b", "www.example.org")  # forwarded to the stand-in upstream

@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="do not run the controllers in this process (run `kyb controller-manager` elsewhere)")
     server.add_argument("--disable-dns", action="store_true",
                         help="do not run the cluster DNS (kube-dns Service at the 10th address of the service range)")
+    server.add_argument("--cluster-dns-upstream", action="append", default=[], metavar="ADDR[:PORT]",
+                        help="resolver the cluster DNS forwards other names to (default: /etc/resolv.conf)")
     server.add_argument("--disable-scheduler", action="store_true",
                         help="do not run the scheduler in this process (run `kyb scheduler` elsewhere)")
     server.add_argument("--watch-cache-history", type=int, default=20000,

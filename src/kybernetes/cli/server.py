@@ -68,8 +68,9 @@ def run_server(args):
         if not args.disable_dns:
             dns_ip = str(ipaddress.ip_network(args.service_cluster_ip_range).network_address + 10)
             listen = f"{args.node_ip or default_node_ip()}:0"
+            upstreams = [x for u in args.cluster_dns_upstream for x in ("--upstream", u)]
             children.append(supervise("dns", [*verbose, "dns", "--kubeconfig", str(kubeconfig), "--listen", listen,
-                                              "--publish-cluster-ip", dns_ip], stop))
+                                              "--publish-cluster-ip", dns_ip, *upstreams], stop))
         why_not = "disabled" if args.disable_agent else agent_available()
         if not why_not:
             token_file = server_dir / "token-agent"
