@@ -24,12 +24,14 @@ from .containerd import Containerd, Layout, import_images, route_to_loopback, wr
 from .cri.client import CRIClient
 from .heartbeat import Heartbeats
 from .node import NodeHandle, node_labels, node_status, register_node
+from .objects import ObjectSource
 from .pods import PodWorkers
 from .runtime.cri import CRIRuntime
 
 log = logging.getLogger("kybernetes.kubelet.agent")
 
 STATUS_INTERVAL = 10.0
+DEFAULT_CLUSTER_DNS = ("10.43.0.10",)  # the kube-dns Service of `kyb server`
 
 
 def _read(path: str, default: str = "") -> str:
@@ -107,7 +109,7 @@ class NodeAgent:
         self.runtime_endpoint = runtime_endpoint
         self.cgroup_root = cgroup_root
         self.loopback_routes = loopback_routes or []
-        self.cluster_dns = cluster_dns or []
+        self.cluster_dns = cluster_dns or list(DEFAULT_CLUSTER_DNS)
         self.workers_count = workers
         self.containerd: Containerd | None = None
         self.cri: CRIClient | None = None
@@ -166,6 +168,10 @@ class NodeAgent:
     def _pod_changed(self, pod: dict) -> None:
         self.workers.enqueue(meta_key(pod))
 
+    def _allocatable(self) -> dict:
+        status = ((self.handle.api_node if self.handle else None) or {}).get("status") or {}
+        return status.get("allocatable") or (self.handle.capacity if self.handle else {}) or {}
+
     async def _secret(self, namespace: str, name: str) -> dict | None:
         try:
             return await self.client.get("", "v1", "secrets", name, namespace)
@@ -200,7 +206,8 @@ class NodeAgent:
         socket = endpoint.removeprefix("unix://")
         await import_images(Path(socket), self.layout.images)
         rt = CRIRuntime(self.cri, self.ip, self.layout.pod_logs, self.layout.volumes, self.cgroup_root,
-                        self.cluster_dns, self._secret, lambda cidr: write_cni_config(self.layout, cidr))
+                        self.cluster_dns, self._secret, lambda cidr: write_cni_config(self.layout, cidr),
+                        source=ObjectSource(self.client), allocatable=self._allocatable)
         await rt.init()
         stale = await rt.remove_stale()
         if stale:
@@ -212,6 +219,7 @@ class NodeAgent:
         nodes = {self.name: h}
         self.node_informer = Informer(self.client, "", "v1", "nodes", field_selector=f"metadata.name={self.name}")
         self.pod_informer = Informer(self.client, "", "v1", "pods", field_selector=f"spec.nodeName={self.name}")
+        rt.volumes.pod_lookup = lambda ns, name: self.pod_informer.get(f"{ns}/{name}")
         self.workers = PodWorkers(self.client, self.pod_informer, nodes, self.workers_count)
         rt.on_event = self.workers.runtime_event
         self.heartbeats = NodeHeartbeats(self, self.client, nodes)

@@ -1,17 +1,38 @@
-"""Node-local volume directories of a pod and the mounts of each container (a first volume manager).
+"""Node-local volumes of a pod and the mounts of each container (the kubelet's volume manager).
 
-Layout as upstream's: DATA_DIR/agent/pods/<uid>/volumes/kubernetes.io~empty-dir/<name>.
-Supported here: emptyDir (a directory; `medium: Memory` too, not yet a tmpfs) and hostPath
-(with `type` DirectoryOrCreate/FileOrCreate), plus the managed /etc/hosts and the
-container's termination-message file. Other volume types are skipped for now.
+Layout as upstream's: DATA_DIR/agent/pods/<uid>/volumes/kubernetes.io~<plugin>/<name>.
+- emptyDir: a directory; `medium: Memory` a tmpfs (size = sizeLimit when given).
+- hostPath: the path, created for DirectoryOrCreate / FileOrCreate.
+- configMap, secret, downwardAPI, projected: files written by the AtomicWriter (secret and
+  projected on a tmpfs, as upstream), always mounted read-only, and rewritten by `resync`
+  so that changes of their sources reach running pods; tokens are refreshed as they age.
+- persistentVolumeClaim: the bound PersistentVolume's hostPath or local path (created when
+  missing, as the local-path provisioner's DirectoryOrCreate asks).
+`subPath` mounts a path inside the volume; the managed /etc/hosts and the container's
+termination-message file are added.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import shutil
+import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from .atomic_writer import write_payload
+from .objects import ObjectSource
+from .volume_sources import TokenManager, VolumeError, volume_payload
+
+log = logging.getLogger("kybernetes.kubelet.volumes")
+
+PLUGINS = {"emptyDir": "empty-dir", "configMap": "configmap", "secret": "secret", "downwardAPI": "downward-api",
+           "projected": "projected"}
+MEMORY_BACKED = ("secret", "projected")
+READ_ONLY = ("configMap", "secret", "downwardAPI", "projected")
 
 
 @dataclass
@@ -25,35 +46,54 @@ def pod_dir(root: Path, uid: str) -> Path:
     return Path(root) / uid
 
 
-def _volume_path(root: Path, uid: str, volume: dict) -> str | None:
-    if "emptyDir" in volume:
-        path = pod_dir(root, uid) / "volumes" / "kubernetes.io~empty-dir" / volume["name"]
-        path.mkdir(parents=True, exist_ok=True)
-        os.chmod(path, 0o777)
-        return str(path)
-    host = volume.get("hostPath")
-    if host:
-        path = Path(host["path"])
-        kind = host.get("type") or ""
-        if kind == "DirectoryOrCreate":
-            path.mkdir(parents=True, exist_ok=True)
-        elif kind == "FileOrCreate" and not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
-        return str(path)
-    return None
+def _kind(volume: dict) -> str:
+    return next((k for k in PLUGINS if volume.get(k) is not None), "")
 
 
-def etc_hosts(root: Path, pod: dict, pod_ip: str) -> str:
-    """The pod's /etc/hosts as the kubelet writes it (hostAliases included)."""
+def _mounts_under(path: Path) -> list[str]:
+    prefix = str(path).rstrip("/") + "/"
+    out = []
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                point = line.split()[4].replace("\\040", " ")
+                if point.startswith(prefix):
+                    out.append(point)
+    except OSError:
+        pass
+    return sorted(out, key=len, reverse=True)
+
+
+def mount_tmpfs(path: Path, size: str | None = None) -> None:
+    if str(path) in _mounts_under(path.parent):
+        return
+    opts = "mode=0777" + (f",size={size}" if size else "")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], check=True, capture_output=True)
+
+
+def _size(limit: str | None) -> str | None:
+    if not limit:
+        return None
+    from ..api.quantity import int_value
+
+    return str(int_value(limit))
+
+
+def etc_hosts(root: Path, pod: dict, pod_ip: str, domain: str = "cluster.local") -> str:
+    """The pod's /etc/hosts as the kubelet writes it (the FQDN line with a subdomain; hostAliases)."""
     meta, spec = pod["metadata"], pod.get("spec") or {}
-    hostname = spec.get("hostname") or meta["name"]
+    hostname = (spec.get("hostname") or meta["name"])[:63].rstrip("-.")
     lines = ["# Kubernetes-managed hosts file.", "127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback",
              "fe00::0\tip6-localnet", "fe00::0\tip6-mcastprefix", "fe00::1\tip6-allnodes", "fe00::2\tip6-allrouters"]
     if pod_ip:
-        fqdn = f"{hostname}.{spec['subdomain']}.{meta.get('namespace', '')}.svc.cluster.local" \
-            if spec.get("subdomain") else ""
-        lines.append(f"{pod_ip}\t{fqdn + chr(9) if fqdn else ''}{hostname}")
+        if spec.get("subdomain"):
+            fqdn = f"{hostname}.{spec['subdomain']}.{meta.get('namespace', '')}.svc.{domain}"
+            lines.append(f"{pod_ip}\t{fqdn}\t{hostname}")
+        else:
+            lines.append(f"{pod_ip}\t{hostname}")
+    if spec.get("hostAliases"):
+        lines.append("")
+        lines.append("# Entries added by HostAliases.")
     for alias in spec.get("hostAliases") or ():
         lines.append(f"{alias.get('ip', '')}\t" + "\t".join(alias.get("hostnames") or []))
     path = pod_dir(root, meta["uid"]) / "etc-hosts"
@@ -62,32 +102,152 @@ def etc_hosts(root: Path, pod: dict, pod_ip: str) -> str:
     return str(path)
 
 
-def container_mounts(root: Path, pod: dict, container: dict, attempt: int, pod_ip: str) -> list[Mount]:
-    spec, uid = pod.get("spec") or {}, pod["metadata"]["uid"]
-    volumes = {v["name"]: v for v in spec.get("volumes") or ()}
-    mounts: list[Mount] = []
-    for vm in container.get("volumeMounts") or ():
-        vol = volumes.get(vm.get("name"))
-        host = _volume_path(root, uid, vol) if vol else None
-        if host is None:
-            continue
-        if vm.get("subPath"):
-            sub = Path(host) / vm["subPath"]
-            if not sub.exists():
-                sub.mkdir(parents=True, exist_ok=True)
-            host = str(sub)
-        mounts.append(Mount(vm["mountPath"], host, bool(vm.get("readOnly"))))
-    targets = {m.container_path for m in mounts}
-    if not spec.get("hostNetwork") and "/etc/hosts" not in targets:
-        mounts.append(Mount("/etc/hosts", etc_hosts(root, pod, pod_ip)))
-    term = container.get("terminationMessagePath") or "/dev/termination-log"
-    if term not in targets:
-        path = pod_dir(root, uid) / "containers" / container["name"] / f"termination-{attempt}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
-        mounts.append(Mount(term, str(path)))
-    return mounts
+class VolumeManager:
+    def __init__(self, root: Path, source: ObjectSource | None = None,
+                 allocatable: Callable[[], dict] | None = None, domain: str = "cluster.local"):
+        self.root = Path(root)
+        self.source = source
+        self.tokens = TokenManager(source) if source is not None else None
+        self.allocatable = allocatable or dict
+        self.domain = domain
+        self.pods: dict[str, dict] = {}  # uid -> the pod whose volumes were set up
+        self.pod_lookup: Callable[[str, str], dict | None] | None = None  # (ns, name) -> current pod
+
+    def _dir(self, uid: str, volume: dict) -> Path:
+        return pod_dir(self.root, uid) / "volumes" / f"kubernetes.io~{PLUGINS[_kind(volume)]}" / volume["name"]
+
+    async def _volume_path(self, pod: dict, volume: dict) -> tuple[str, bool] | None:
+        """(host path, must mount read-only) of one volume, set up on first use."""
+        uid, ns = pod["metadata"]["uid"], pod["metadata"].get("namespace", "")
+        kind = _kind(volume)
+        if kind == "emptyDir":
+            path = self._dir(uid, volume)
+            path.mkdir(parents=True, exist_ok=True)
+            if (volume["emptyDir"] or {}).get("medium") == "Memory":
+                mount_tmpfs(path, _size((volume["emptyDir"] or {}).get("sizeLimit")))
+            os.chmod(path, 0o777)
+            return str(path), False
+        if kind:
+            path = self._dir(uid, volume)
+            path.mkdir(parents=True, exist_ok=True)
+            if kind in MEMORY_BACKED:
+                mount_tmpfs(path)
+            await self._write(pod, volume, path)
+            return str(path), True
+        host = volume.get("hostPath")
+        if host:
+            return _host_path(host.get("path", ""), host.get("type") or ""), False
+        claim = volume.get("persistentVolumeClaim")
+        if claim:
+            return await self._claim_path(ns, claim), bool(claim.get("readOnly"))
+        return None
+
+    async def _write(self, pod: dict, volume: dict, path: Path) -> bool:
+        if self.source is None:
+            raise VolumeError("no API access for this volume")
+        payload = await volume_payload(self.source, self.tokens, pod, volume, self.allocatable())
+        return write_payload(path, payload or {})
+
+    async def _claim_path(self, ns: str, ref: dict) -> str:
+        name = ref.get("claimName", "")
+        claim = await self.source.claim(ns, name) if self.source else None
+        if claim is None:
+            raise VolumeError(f'persistentvolumeclaim "{name}" not found')
+        pv_name = (claim.get("spec") or {}).get("volumeName")
+        if not pv_name or (claim.get("status") or {}).get("phase") != "Bound":
+            raise VolumeError(f'PersistentVolumeClaim "{name}" is not bound')
+        pv = await self.source.volume(pv_name)
+        if pv is None:
+            raise VolumeError(f'persistentvolume "{pv_name}" not found')
+        spec = pv.get("spec") or {}
+        if spec.get("hostPath"):
+            return _host_path(spec["hostPath"].get("path", ""), spec["hostPath"].get("type") or "")
+        if spec.get("local"):
+            return _host_path(spec["local"].get("path", ""), "DirectoryOrCreate")
+        raise VolumeError(f"persistentvolume {pv_name} is neither hostPath nor local")
+
+    async def container_mounts(self, pod: dict, container: dict, attempt: int, pod_ip: str) -> list[Mount]:
+        spec, uid = pod.get("spec") or {}, pod["metadata"]["uid"]
+        volumes = {v["name"]: v for v in spec.get("volumes") or ()}
+        self.pods[uid] = pod
+        mounts: list[Mount] = []
+        for vm in container.get("volumeMounts") or ():
+            vol = volumes.get(vm.get("name"))
+            try:
+                found = await self._volume_path(pod, vol) if vol else None
+            except (VolumeError, OSError, subprocess.CalledProcessError) as e:
+                raise VolumeError(f'MountVolume.SetUp failed for volume "{vm.get("name")}" : {e}') from None
+            if found is None:
+                continue
+            host, forced_ro = found
+            if vm.get("subPath"):
+                sub = Path(host) / vm["subPath"]
+                if not sub.exists() and not sub.is_symlink():
+                    sub.mkdir(parents=True, exist_ok=True)
+                host = os.path.realpath(sub)
+            mounts.append(Mount(vm["mountPath"], host, bool(vm.get("readOnly")) or forced_ro))
+        targets = {m.container_path for m in mounts}
+        if not spec.get("hostNetwork") and "/etc/hosts" not in targets:
+            mounts.append(Mount("/etc/hosts", etc_hosts(self.root, pod, pod_ip, self.domain)))
+        term = container.get("terminationMessagePath") or "/dev/termination-log"
+        if term not in targets:
+            path = pod_dir(self.root, uid) / "containers" / container["name"] / f"termination-{attempt}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+            mounts.append(Mount(term, str(path)))
+        return mounts
+
+    # --- keeping volumes current ---------------------------------------------------------------
+    async def resync(self) -> int:
+        """Rewrite every AtomicWriter volume of the pods set up here; returns how many changed."""
+        changed = 0
+        for uid, pod in list(self.pods.items()):
+            meta = pod["metadata"]
+            if self.pod_lookup is not None:
+                current = self.pod_lookup(meta.get("namespace", ""), meta["name"])
+                if current is not None and current["metadata"].get("uid") == uid:
+                    pod = self.pods[uid] = current
+            for vol in (pod.get("spec") or {}).get("volumes") or ():
+                path = self._dir(uid, vol) if _kind(vol) in READ_ONLY else None
+                if path is None or not path.exists() or uid not in self.pods:
+                    continue
+                try:
+                    changed += await self._write(pod, vol, path)
+                except (VolumeError, OSError) as e:
+                    log.warning("updating volume %s of pod %s/%s: %s", vol["name"], meta.get("namespace"),
+                                meta["name"], e)
+        return changed
+
+    async def run(self, stop: asyncio.Event, period: float = 5.0) -> None:
+        while not stop.is_set():
+            try:
+                await self.resync()
+            except Exception as e:  # noqa: BLE001 - the API may be away; next round
+                log.warning("volume resync failed: %s", e)
+            try:
+                await asyncio.wait_for(stop.wait(), period)
+            except TimeoutError:
+                pass
+
+    def remove(self, uid: str) -> None:
+        self.pods.pop(uid, None)
+        if self.tokens is not None:
+            self.tokens.forget(uid)
+        remove_pod_dir(self.root, uid)
+
+
+def _host_path(path: str, kind: str) -> str:
+    p = Path(path)
+    if kind == "DirectoryOrCreate":
+        p.mkdir(parents=True, exist_ok=True)
+    elif kind == "FileOrCreate" and not p.exists():
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.touch()
+    return str(p)
 
 
 def remove_pod_dir(root: Path, uid: str) -> None:
-    shutil.rmtree(pod_dir(root, uid), ignore_errors=True)
+    base = pod_dir(root, uid)
+    for point in _mounts_under(base):
+        subprocess.run(["umount", "-l", point], capture_output=True)
+    shutil.rmtree(base, ignore_errors=True)

@@ -20,7 +20,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from ..cri.client import CRIClient, CRIError, pb
-from ..volumes import container_mounts, remove_pod_dir
+from ..envvars import EnvError, container_env
+from ..objects import ObjectSource
+from ..volume_sources import VolumeError
+from ..volumes import VolumeManager
 from . import CREATED, EXITED, RUNNING, ContainerStartError, ContainerStatus, PodSandbox
 from .cri_config import POD_UID, container_config, pod_log_dir, sandbox_config
 
@@ -94,7 +97,9 @@ class CRIRuntime:
 
     def __init__(self, client: CRIClient, host_ip: str, log_root: Path, volume_root: Path,
                  cgroup_root: str = "/kubepods", cluster_dns: list[str] | None = None,
-                 get_secret: SecretGetter | None = None, on_pod_cidr: Callable[[str], None] | None = None):
+                 get_secret: SecretGetter | None = None, on_pod_cidr: Callable[[str], None] | None = None,
+                 source: ObjectSource | None = None, allocatable: Callable[[], dict] | None = None,
+                 cluster_domain: str = "cluster.local", resolv_conf: str = "/etc/resolv.conf"):
         self.cri = client
         self.host_ip = host_ip
         self.log_root, self.volume_root = Path(log_root), Path(volume_root)
@@ -102,6 +107,9 @@ class CRIRuntime:
         self.cluster_dns = cluster_dns or []
         self.get_secret = get_secret
         self.on_pod_cidr = on_pod_cidr
+        self.source, self.allocatable = source, allocatable or dict
+        self.cluster_domain, self.resolv_conf = cluster_domain, resolv_conf
+        self.volumes = VolumeManager(self.volume_root, source, self.allocatable, cluster_domain)
         self.pod_cidr: ipaddress.IPv4Network | None = None
         self.sandboxes: dict[str, PodSandbox] = {}
         self.sandbox_configs: dict[str, pb.PodSandboxConfig] = {}
@@ -139,7 +147,8 @@ class CRIRuntime:
         meta = pod["metadata"]
         log_dir = self.log_dir(pod)
         log_dir.mkdir(parents=True, exist_ok=True)
-        cfg = sandbox_config(pod, log_dir, self.cgroup_root, self.cluster_dns)
+        cfg = sandbox_config(pod, log_dir, self.cgroup_root, self.cluster_dns, self.cluster_domain,
+                             resolv_conf=self.resolv_conf)
         try:
             sid = await self.cri.run_pod_sandbox(cfg)
         except CRIError:
@@ -180,7 +189,7 @@ class CRIRuntime:
         for cid in [c.id for c in self.containers.values() if c.sandbox_id == sandbox_id]:
             self.containers.pop(cid, None)
         if sb is not None and not any(s.pod_uid == sb.pod_uid for s in self.sandboxes.values()):
-            remove_pod_dir(self.volume_root, sb.pod_uid)
+            self.volumes.remove(sb.pod_uid)
             shutil.rmtree(self.log_root / f"{sb.namespace}_{sb.name}_{sb.pod_uid}", ignore_errors=True)
 
     def list_pod_sandboxes(self, pod_uid: str | None = None) -> list[PodSandbox]:
@@ -220,9 +229,17 @@ class CRIRuntime:
             raise KeyError(f"no pod sandbox {sandbox_id}")
         image_ref = await self.ensure_image(pod, container, sandbox_cfg)
         (self.log_dir(pod) / container["name"]).mkdir(parents=True, exist_ok=True)
-        mounts = [pb.Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly)
-                  for m in container_mounts(self.volume_root, pod, container, attempt, sb.ip)]
-        cfg = container_config(pod, container, attempt, sandbox_cfg, image_ref, mounts, sb.ip, self.host_ip)
+        try:
+            mounts = [pb.Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly)
+                      for m in await self.volumes.container_mounts(pod, container, attempt, sb.ip)]
+        except VolumeError as e:
+            raise ContainerStartError("ContainerCreating", str(e)) from None
+        try:
+            env = await container_env(pod, container, self.source, [sb.ip] if sb.ip else [], [self.host_ip],
+                                      self.allocatable())
+        except EnvError as e:
+            raise ContainerStartError("CreateContainerConfigError", str(e)) from None
+        cfg = container_config(pod, container, attempt, sandbox_cfg, image_ref, mounts, env)
         try:
             cid = await self.cri.create_container(sandbox_id, cfg, sandbox_cfg)
         except CRIError as e:
@@ -294,6 +311,7 @@ class CRIRuntime:
                 await self._refresh(c, notify=True)
 
     async def run(self, stop: asyncio.Event, period: float = 1.0) -> None:
+        self._spawn(self.volumes.run(stop))
         while not stop.is_set():
             try:
                 await self.relist()

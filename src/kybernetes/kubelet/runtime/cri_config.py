@@ -7,11 +7,12 @@ node-local paths the agent chose (log directory, volume directories).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from ...api.quantity import parse_quantity
 from ..cri.client import pb
+from ..dns import pod_dns
+from ..envvars import expand
 
 # upstream's label and annotation keys (pkg/kubelet/types/labels.go, kuberuntime/labels.go)
 POD_NAME, POD_NAMESPACE, POD_UID = "io.kubernetes.pod.name", "io.kubernetes.pod.namespace", "io.kubernetes.pod.uid"
@@ -38,27 +39,16 @@ def _ns(host: bool, default: int = pb.POD) -> int:
     return pb.NODE if host else default
 
 
-def _dns_config(pod: dict, cluster_dns: list[str], domain: str) -> pb.DNSConfig | None:
-    spec, ns = pod.get("spec") or {}, pod["metadata"].get("namespace", "default")
-    policy = spec.get("dnsPolicy") or "ClusterFirst"
-    servers, searches, options = [], [], []
-    if policy == "ClusterFirstWithHostNet" or (policy == "ClusterFirst" and not spec.get("hostNetwork")):
-        if cluster_dns:
-            servers = list(cluster_dns)
-            searches = [f"{ns}.svc.{domain}", f"svc.{domain}", domain]
-            options = ["ndots:5"]
-    custom = spec.get("dnsConfig") or {}
-    servers += custom.get("nameservers") or []
-    searches += custom.get("searches") or []
-    for opt in custom.get("options") or ():
-        options.append(f"{opt['name']}:{opt['value']}" if opt.get("value") else opt.get("name", ""))
-    if not (servers or searches or options):
+def _dns_config(pod: dict, cluster_dns: list[str], domain: str, resolv_conf: str) -> pb.DNSConfig | None:
+    cfg = pod_dns(pod, cluster_dns, domain, resolv_conf)
+    if not (cfg.servers or cfg.searches or cfg.options):
         return None  # the runtime copies the node's resolv.conf
-    return pb.DNSConfig(servers=servers, searches=searches, options=options)
+    return pb.DNSConfig(servers=cfg.servers, searches=cfg.searches, options=cfg.options)
 
 
 def sandbox_config(pod: dict, log_dir: Path, cgroup_root: str, cluster_dns: list[str] | None = None,
-                   cluster_domain: str = "cluster.local", attempt: int = 0) -> pb.PodSandboxConfig:
+                   cluster_domain: str = "cluster.local", attempt: int = 0,
+                   resolv_conf: str = "/etc/resolv.conf") -> pb.PodSandboxConfig:
     meta, spec = pod["metadata"], pod.get("spec") or {}
     host_net = bool(spec.get("hostNetwork"))
     hostname = "" if host_net else (spec.get("hostname") or meta["name"])[:63].rstrip("-.")
@@ -90,50 +80,13 @@ def sandbox_config(pod: dict, log_dir: Path, cgroup_root: str, cluster_dns: list
         annotations=meta.get("annotations") or {},
         linux=pb.LinuxPodSandboxConfig(cgroup_parent=f"{cgroup_root.rstrip('/')}/pod{meta['uid']}",
                                        security_context=sec, sysctls=sysctls))
-    dns = _dns_config(pod, cluster_dns or [], cluster_domain)
+    dns = _dns_config(pod, cluster_dns or [], cluster_domain, resolv_conf)
     if dns is not None:
         cfg.dns_config.CopyFrom(dns)
     return cfg
 
 
 # --- containers ------------------------------------------------------------------------------------
-
-_VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
-
-
-def expand(text: str, env: dict[str, str]) -> str:
-    """Kubernetes `$(VAR)` expansion: known variables are replaced, `$$` escapes, unknown ones stay."""
-    def sub(m: re.Match) -> str:
-        if m.group(0) == "$$":
-            return "$"
-        return env.get(m.group(1), m.group(0))
-    return _VAR.sub(sub, text)
-
-
-def _field_ref(path: str, pod: dict, pod_ip: str, host_ip: str) -> str:
-    meta, spec = pod["metadata"], pod.get("spec") or {}
-    simple = {"metadata.name": meta["name"], "metadata.namespace": meta.get("namespace", ""),
-              "metadata.uid": meta["uid"], "spec.nodeName": spec.get("nodeName", ""),
-              "spec.serviceAccountName": spec.get("serviceAccountName", ""), "status.podIP": pod_ip,
-              "status.podIPs": pod_ip, "status.hostIP": host_ip, "status.hostIPs": host_ip}
-    if path in simple:
-        return simple[path]
-    m = re.fullmatch(r"metadata\.(labels|annotations)\['([^']*)'\]", path)
-    if m:
-        return (meta.get(m.group(1)) or {}).get(m.group(2), "")
-    return ""
-
-
-def container_env(pod: dict, container: dict, pod_ip: str, host_ip: str) -> list[tuple[str, str]]:
-    """Literal values and fieldRef, with `$(VAR)` expansion over the variables defined before."""
-    env: dict[str, str] = {}
-    for e in container.get("env") or ():
-        if "value" in e or not e.get("valueFrom"):
-            env[e["name"]] = expand(e.get("value") or "", env)
-        elif (e["valueFrom"].get("fieldRef") or {}).get("fieldPath"):
-            env[e["name"]] = _field_ref(e["valueFrom"]["fieldRef"]["fieldPath"], pod, pod_ip, host_ip)
-    return list(env.items())
-
 
 def linux_resources(container: dict, qos: str) -> pb.LinuxContainerResources:
     res = container.get("resources") or {}
@@ -196,9 +149,9 @@ def _security(pod: dict, container: dict, sandbox: pb.PodSandboxConfig) -> pb.Li
 
 
 def container_config(pod: dict, container: dict, attempt: int, sandbox: pb.PodSandboxConfig, image: str,
-                     mounts: list[pb.Mount], pod_ip: str, host_ip: str) -> pb.ContainerConfig:
+                     mounts: list[pb.Mount], env: list[tuple[str, str]]) -> pb.ContainerConfig:
+    """`env`: the resolved environment (`kubelet.envvars.container_env`)."""
     meta = pod["metadata"]
-    env = container_env(pod, container, pod_ip, host_ip)
     env_map = dict(env)
     labels = {POD_NAME: meta["name"], POD_NAMESPACE: meta.get("namespace", ""), POD_UID: meta["uid"],
               CONTAINER_NAME: container["name"]}
