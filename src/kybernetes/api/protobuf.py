@@ -6,7 +6,7 @@ A body is the 4-byte magic ``k8s\\x00`` followed by a ``runtime.Unknown`` messag
 
 ``raw`` is the object itself, in the proto2 wire format. Its message type is picked from
 apiVersion + kind, and every field is turned into the JSON form the REST API uses, driven by
-the field tables in :mod:`kybernetes.api.proto_fields` (field number -> JSON name, type,
+the field tables in `proto_fields.json` (field number -> JSON name, type,
 label). The special apimachinery types (Quantity, Time, MicroTime, Duration, IntOrString,
 RawExtension, FieldsV1, the ``items``-only string-list wrappers) get their JSON spelling.
 
@@ -26,9 +26,19 @@ import json
 import struct
 from collections.abc import Iterator
 from functools import cache
+from pathlib import Path
 from typing import Any
 
-from kybernetes.api.proto_fields import MESSAGES
+
+def _load_messages() -> dict[str, tuple[tuple[int, str, str, str], ...]]:
+    """The generated tables; empty while tools/gen_proto_fields.py is making them."""
+    path = Path(__file__).with_name("proto_fields.json")
+    if not path.exists():
+        return {}
+    return {name: tuple(tuple(row) for row in rows) for name, rows in json.loads(path.read_text())["messages"].items()}
+
+
+MESSAGES = _load_messages()
 
 MAGIC = b"k8s\x00"
 CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
