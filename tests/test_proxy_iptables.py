@@ -174,26 +174,31 @@ def _node_ready(c: Cluster, name: str):
     return node if ready and ready[0]["status"] == "True" and node["spec"].get("podCIDR") else None
 
 
+def boot(c: Cluster) -> None:
+    """Both nodes up and Ready: node A `kyb server` (iptables proxy), node B `kyb agent` (userspace proxy)."""
+    _network(c)
+    for data in (c.data_a, c.data_b):
+        sh(sys.executable, str(TOOLS / "build_images.py"), str(data / "agent" / "images"), timeout=60)
+    _start_upstream_dns(c)
+    _start(c, c.a, c.data_a / "server.log",
+           ["server", "--data-dir", str(c.data_a), "--cluster-dns-upstream", f"127.0.0.1:{UPSTREAM_DNS_PORT}", "--port", "6443", "--bind-address", "0.0.0.0",
+            "--advertise-address", c.ip_a, "--cgroup-root", c.cgroups[0], "--agent-loopback-routes",
+            "--node-name", "node-a", "--node-ip", c.ip_a, "--proxy-mode", "iptables"])
+    c.wait("node-a Ready", lambda: c.kubeconfig.exists() and _node_ready(c, "node-a"), 120)
+    tls = c.data_a / "server" / "tls"
+    _start(c, c.b, c.data_b / "agent.log",
+           ["agent", "--server", f"https://{c.ip_a}:6443", "--token-file", str(c.data_a / "server" / "token"),
+            "--ca-file", str(tls / "server-ca.crt"), "--data-dir", str(c.data_b), "--node-name", "node-b",
+            "--node-ip", c.ip_b, "--cgroup-root", c.cgroups[1], "--proxy-mode", "userspace",
+            *[x for cidr in CIDRS for x in ("--loopback-route", cidr)]])
+    c.wait("node-b Ready", lambda: _node_ready(c, "node-b"), 120)
+
+
 @pytest.fixture(scope="module")
 def cluster():
     c = Cluster(f"{os.getpid() % 0xfff:03x}")
     try:
-        _network(c)
-        for data in (c.data_a, c.data_b):
-            sh(sys.executable, str(TOOLS / "build_images.py"), str(data / "agent" / "images"), timeout=60)
-        _start_upstream_dns(c)
-        _start(c, c.a, c.data_a / "server.log",
-               ["server", "--data-dir", str(c.data_a), "--cluster-dns-upstream", f"127.0.0.1:{UPSTREAM_DNS_PORT}", "--port", "6443", "--bind-address", "0.0.0.0",
-                "--advertise-address", c.ip_a, "--cgroup-root", c.cgroups[0], "--agent-loopback-routes",
-                "--node-name", "node-a", "--node-ip", c.ip_a, "--proxy-mode", "iptables"])
-        c.wait("node-a Ready", lambda: c.kubeconfig.exists() and _node_ready(c, "node-a"), 120)
-        tls = c.data_a / "server" / "tls"
-        _start(c, c.b, c.data_b / "agent.log",
-               ["agent", "--server", f"https://{c.ip_a}:6443", "--token-file", str(c.data_a / "server" / "token"),
-                "--ca-file", str(tls / "server-ca.crt"), "--data-dir", str(c.data_b), "--node-name", "node-b",
-                "--node-ip", c.ip_b, "--cgroup-root", c.cgroups[1], "--proxy-mode", "userspace",
-                *[x for cidr in CIDRS for x in ("--loopback-route", cidr)]])
-        c.wait("node-b Ready", lambda: _node_ready(c, "node-b"), 120)
+        boot(c)
         yield c
         print("\nmeasured:", json.dumps(c.figures, indent=1))
     finally:
