@@ -115,6 +115,9 @@ class JobController(Controller):
         self.expectations = Expectations(clock)
         self.counted: dict[str, set[str]] = {}  # job uid -> pod uids whose finalizer we removed after counting
         self.last_failure: dict[str, float] = {}
+        # resourceVersions of Jobs our own status writes replaced: a cache still showing one of
+        # them is behind our counting, and acting on it would create (then delete) extra pods
+        self.superseded: dict[str, set[str]] = {}
         self.jobs = self.watch("batch", "v1", "jobs")
         self.pods = self.ctx.informers.informer("", "v1", "pods")
         self.pods.add_indexer("namespace", namespace_index)
@@ -144,6 +147,11 @@ class JobController(Controller):
 
     async def sync_job(self, key: str, job: dict) -> None:
         uid = job["metadata"]["uid"]
+        stale = self.superseded.get(uid)
+        if stale:
+            if job["metadata"].get("resourceVersion") in stale:
+                raise Requeue(0.05)
+            stale.clear()
         spec = job.get("spec") or {}
         pods = self.owned_pods(job)
         counted = self.counted.setdefault(uid, set())
@@ -373,8 +381,10 @@ class JobController(Controller):
         if status == (job.get("status") or {}):
             return job
         try:
-            return await self.client.update("batch", "v1", "jobs", {**job, "status": status},
-                                            job["metadata"]["namespace"], subresource="status")
+            written = await self.client.update("batch", "v1", "jobs", {**job, "status": status},
+                                               job["metadata"]["namespace"], subresource="status")
+            self.superseded.setdefault(job["metadata"]["uid"], set()).add(job["metadata"].get("resourceVersion"))
+            return written
         except ApiError as e:
             if e.code == 409:
                 raise Requeue(0.05) from None
