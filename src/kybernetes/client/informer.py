@@ -7,6 +7,7 @@ reports the differences. Reads in controllers come from `store`, never from the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
@@ -130,19 +131,9 @@ class Informer:
         params = {**self._params(), "resourceVersion": self.revision, "allowWatchBookmarks": True,
                   "timeoutSeconds": 300}
         stream = self.client.watch(*self.gvr, self.namespace, **params)
-        stopper = asyncio.ensure_future(stop.wait())
-        try:
-            it = stream.__aiter__()
-            while True:
-                nxt = asyncio.ensure_future(it.__anext__())
-                done, _ = await asyncio.wait({nxt, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                if stopper in done:
-                    nxt.cancel()
-                    return
-                try:
-                    event = nxt.result()
-                except StopAsyncIteration:
-                    return
+
+        async def consume() -> None:
+            async for event in stream:
                 kind, obj = event.get("type"), event.get("object") or {}
                 if kind == "ERROR":
                     raise ApiError(obj, int(obj.get("code") or 500))
@@ -153,6 +144,19 @@ class Informer:
                     self._put(obj)
                 elif kind == "DELETED":
                     self._remove(obj)
+
+        # One task reads the whole stream (a task and a wait per event cost more than the event itself);
+        # stopping cancels it.
+        consumer = asyncio.ensure_future(consume())
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            done, _ = await asyncio.wait({consumer, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if consumer in done:
+                consumer.result()
         finally:
             stopper.cancel()
+            if not consumer.done():
+                consumer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await consumer
             await stream.aclose()

@@ -112,9 +112,13 @@ class RESTClient:
                 raise ApiError(orjson.loads(raw) if raw else {}, resp.status)
             buf = b""
             async for chunk in resp.content.iter_any():
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
+                if b"\n" not in chunk:
+                    buf += chunk
+                    continue
+                # one split per chunk: splitting off one line at a time copied the rest of a large chunk
+                # once per event
+                *lines, buf = (buf + chunk).split(b"\n")
+                for line in lines:
                     if line.strip():
                         yield orjson.loads(line)
 
