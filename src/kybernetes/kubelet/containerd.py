@@ -194,7 +194,26 @@ class Containerd:
         lay.cni_conf_dir.mkdir(parents=True, exist_ok=True)
         lay.config.write_text(containerd_config(lay, self.sandbox_image))
 
+    async def _stop_leftover(self) -> None:
+        """A containerd of an agent that was killed still runs on our root: stop it (its containers live on)."""
+        pidfile = self.layout.containerd / "containerd.pid"
+        try:
+            pid = int(pidfile.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except (OSError, ValueError):
+            return
+        if "containerd" not in cmdline or str(self.layout.config) not in cmdline:
+            return
+        log.info("stopping containerd %d left by an earlier agent", pid)
+        os.kill(pid, 15)
+        for _ in range(200):
+            if not Path(f"/proc/{pid}").exists():
+                return
+            await asyncio.sleep(0.05)
+        os.kill(pid, 9)
+
     async def _start(self) -> None:
+        await self._stop_leftover()
         if self.layout.socket.exists():
             self.layout.socket.unlink()
         logf = open(self.layout.log, "ab")  # noqa: SIM115 - handed to the child
@@ -205,6 +224,7 @@ class Containerd:
         finally:
             logf.close()
         log.info("containerd started (pid %d, socket %s)", self.proc.pid, self.layout.socket)
+        (self.layout.containerd / "containerd.pid").write_text(str(self.proc.pid))
         for _ in range(300):
             if self.layout.socket.exists() or self.proc.returncode is not None:
                 break

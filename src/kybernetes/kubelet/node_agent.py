@@ -18,6 +18,7 @@ import platform
 import time
 from pathlib import Path
 
+from ..client.events import EventRecorder
 from ..client.informer import Informer, meta_key
 from ..client.rest import ApiError, RESTClient, wait_for_server
 from .containerd import Containerd, Layout, import_images, route_to_loopback, write_cni_config
@@ -26,6 +27,7 @@ from .heartbeat import Heartbeats
 from .node import NodeHandle, node_labels, node_status, register_node
 from .objects import ObjectSource
 from .pods import PodWorkers
+from .runtime.adopt import remove_orphans
 from .runtime.cri import CRIRuntime
 
 log = logging.getLogger("kybernetes.kubelet.agent")
@@ -209,9 +211,6 @@ class NodeAgent:
                         self.cluster_dns, self._secret, lambda cidr: write_cni_config(self.layout, cidr),
                         source=ObjectSource(self.client), allocatable=self._allocatable)
         await rt.init()
-        stale = await rt.remove_stale()
-        if stale:
-            log.info("removed %d pod sandboxes of an earlier run", stale)
         self.runtime = rt
         h = NodeHandle(self.name, self.ip, rt, labels=node_labels(self.name),
                        capacity=machine_capacity(self.layout.agent), os_image=self.info["osImage"])
@@ -220,7 +219,8 @@ class NodeAgent:
         self.node_informer = Informer(self.client, "", "v1", "nodes", field_selector=f"metadata.name={self.name}")
         self.pod_informer = Informer(self.client, "", "v1", "pods", field_selector=f"spec.nodeName={self.name}")
         rt.volumes.pod_lookup = lambda ns, name: self.pod_informer.get(f"{ns}/{name}")
-        self.workers = PodWorkers(self.client, self.pod_informer, nodes, self.workers_count)
+        self.workers = PodWorkers(self.client, self.pod_informer, nodes, self.workers_count,
+                                  recorder=EventRecorder(self.client, "kubelet", self.name))
         rt.on_event = self.workers.runtime_event
         self.heartbeats = NodeHeartbeats(self, self.client, nodes)
         self.node_informer.add_handler(self._node_changed, lambda old, new: self._node_changed(new), lambda n: None)
@@ -230,6 +230,10 @@ class NodeAgent:
         tasks += [asyncio.create_task(self.node_informer.run(stop)), asyncio.create_task(self.pod_informer.run(stop)),
                   asyncio.create_task(rt.run(stop)), asyncio.create_task(self._watch_runtime(stop))]
         await asyncio.gather(self.node_informer.synced.wait(), self.pod_informer.synced.wait())
+        # containers of an earlier run are adopted by the pod workers; sandboxes of pods gone meanwhile go
+        orphans = await remove_orphans(rt, {p["metadata"]["uid"] for p in self.pod_informer.list()})
+        if orphans:
+            log.info("removed %d pod sandboxes of pods no longer on this node", orphans)
         tasks += [asyncio.create_task(self.workers.run(stop)), asyncio.create_task(self.heartbeats.run(stop))]
         self.heartbeats.schedule(self.name, 0.0)
         self.ready.set()

@@ -18,6 +18,8 @@ from ..api.meta import rfc3339
 from ..client.informer import Informer
 from ..client.rest import ApiError, RESTClient
 from ..client.workqueue import WorkQueue
+from .lifecycle import Killer, pod_grace, post_start
+from .probes import Prober
 from .runtime import EXITED, RUNNING, ContainerStartError, ContainerStatus, PodSandbox
 from .status import ContainerView, container_status, pod_conditions, pod_phase, with_transition_times
 
@@ -75,7 +77,7 @@ def _restart(policy: str, c: ContainerStatus) -> bool:
 
 
 class PodWorkers:
-    def __init__(self, client: RESTClient, pods: Informer, nodes: dict, workers: int = 8):
+    def __init__(self, client: RESTClient, pods: Informer, nodes: dict, workers: int = 8, recorder=None):
         self.client = client
         self.pods = pods
         self.nodes = nodes  # node name -> NodeHandle
@@ -84,6 +86,8 @@ class PodWorkers:
         self.states: dict[str, PodState] = {}
         self.backoff = Backoff()
         self.by_uid: dict[str, str] = {}
+        self.killer = Killer(recorder)
+        self.prober = Prober(self.runtime_event, self.killer)
 
     def enqueue(self, key: str) -> None:
         self.queue.add(key)
@@ -142,7 +146,8 @@ class PodWorkers:
             old = {s.get("name"): s for s in (pod.get("status") or {}).get("containerStatuses") or ()}
             for c in spec.get("containers") or ():
                 st.views[c["name"]] = ContainerView(c["name"], restarts=(old.get(c["name"]) or {}).get("restartCount", 0))
-            st.sandbox = await node.runtime.run_pod_sandbox(pod)
+            if not await self._adopt(pod, node, st):
+                st.sandbox = await node.runtime.run_pod_sandbox(pod)
             self.states[key] = st
             self.by_uid[st.uid] = key
             await self._post(pod, node, st)  # Pending, ContainerCreating
@@ -187,13 +192,10 @@ class PodWorkers:
                 return self.backoff.current(f"{st.uid}/{c['name']}#start")
             cur = view.current
         if cur.state == RUNNING:
-            probe = c.get("readinessProbe")
-            if init or not probe:
-                view.ready = not init
+            if init:
+                view.ready = False
                 return None
-            ready_at = cur.started_at + float(probe.get("initialDelaySeconds") or 0)
-            view.ready = time.time() >= ready_at
-            return None if view.ready else ready_at - time.time()
+            return self.prober.step(pod, node, c, view, cur)
         view.ready = False
         if cur.state != EXITED or (init and cur.exit_code == 0) or not _restart(policy, cur):
             return None
@@ -231,19 +233,38 @@ class PodWorkers:
             view.last = view.current
             view.restarts += 1
         view.current = node.runtime.container_status(cid)
+        if view.current is not None:
+            await post_start(node, pod, c, view.current, self.killer)
+
+    async def _adopt(self, pod: dict, node, st: PodState) -> bool:
+        """After an agent restart: take over the pod's running sandbox and containers (restarts from attempts)."""
+        if getattr(node.runtime, "cri", None) is None:
+            return False
+        from .runtime.adopt import adopt
+
+        sandbox, containers = await adopt(node.runtime, pod)
+        if sandbox is None:
+            return False
+        st.sandbox = sandbox
+        for c in sorted(containers, key=lambda c: c.attempt):
+            view = st.views.setdefault(c.name, ContainerView(c.name))
+            if view.current is not None:
+                view.last = view.current
+            view.current, view.restarts = c, max(view.restarts, c.attempt)
+        return True
 
     # --- termination -------------------------------------------------------------------------------
     async def _terminate(self, key: str, pod: dict, node, st: PodState | None) -> float | None:
         meta = pod["metadata"]
         if st is not None and st.sandbox is not None:
-            grace = meta.get("deletionGracePeriodSeconds")
-            if grace is None:
-                grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
             if not st.stopping:
                 st.stopping = True
+                specs = {c["name"]: c for c in (pod["spec"].get("initContainers") or [])
+                         + (pod["spec"].get("containers") or [])}
                 for view in st.views.values():
                     if view.current is not None and view.current.state != EXITED:
-                        await node.runtime.stop_container(view.current.id, float(grace))
+                        self.killer.kill(node, pod, specs.get(view.name) or {"name": view.name}, view.current,
+                                         pod_grace(pod))
             if any(v.current is not None and v.current.state != EXITED for v in st.views.values()):
                 return None  # the runtime reports the exits
             for view in st.views.values():
@@ -263,6 +284,7 @@ class PodWorkers:
         self.states.pop(key, None)
         self.by_uid.pop(st.uid, None)
         self.backoff.forget_prefix(st.uid + "/")
+        self.prober.forget(st.uid)
         if node is not None and st.sandbox is not None:
             await node.runtime.stop_pod_sandbox(st.sandbox.id)
             await node.runtime.remove_pod_sandbox(st.sandbox.id)

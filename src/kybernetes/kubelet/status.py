@@ -24,6 +24,7 @@ class ContainerView:
     waiting_reason: str = ""
     waiting_message: str = ""
     ready: bool = False
+    started: bool | None = None  # from the startup probe; None: started once running
 
 
 def ts(seconds: float) -> str:
@@ -48,7 +49,7 @@ def container_status(spec: dict, view: ContainerView, runtime: str) -> dict:
             out["state"]["waiting"]["message"] = view.waiting_message
     elif cur.state == RUNNING:
         out["state"] = {"running": {"startedAt": ts(cur.started_at)}}
-        out["started"] = True
+        out["started"] = view.started is not False
         out["ready"] = view.ready
     elif cur.state == EXITED:
         out["state"] = _terminated(cur, runtime)
