@@ -33,6 +33,7 @@ from .patching import make_patcher
 from .podstreams import PodStreams
 from .quota import QuotaAdmission
 from .reviews import Reviews
+from .serviceaccount import ServiceAccountAdmission
 from .store import Store
 from .strategies import builtin_strategy
 from .strategies.service import Allocator, ServiceStrategy
@@ -104,6 +105,7 @@ class APIServer:
         self.tokens = ServiceAccountTokens(self, config.data_dir / "server" / "tls" / "service-account.key")
         self.store.track_fields = self.fields.track_managed_fields
         self.store.admit_create = QuotaAdmission(self.cache, self.index).admit_create
+        self.store.mutate_create = ServiceAccountAdmission(self.cache).mutate_create
         self._strategies: dict[tuple[str, str, str], Strategy] = {}
         self._runner: web.AppRunner | None = None
         self.bound_port: int = config.port

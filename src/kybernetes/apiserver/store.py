@@ -105,6 +105,8 @@ class Store:
         self.from_storage: Callable[[ResourceType, dict], dict] = lambda rt, obj: obj
         # validating admission around a create's write (resource quota): an async context manager or None
         self.admit_create: Callable | None = None
+        # mutating admission of a create, after defaulting (ServiceAccount): an async function or None
+        self.mutate_create: Callable | None = None
 
     # --- reads ------------------------------------------------------------------------------
     async def get(self, rt: ResourceType, namespace: str, name: str) -> dict:
@@ -145,6 +147,8 @@ class Store:
         meta["creationTimestamp"] = rfc3339()
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
         strategy.default(obj)
+        if self.mutate_create is not None:
+            await self.mutate_create(rt, obj)
         strategy.prepare_for_create(obj)
         errs = strategy.validate(obj)
         if errs:

@@ -15,7 +15,8 @@ def run_controller_manager_command(args):
         try:
             from .main import controller_options
 
-            await run_controller_manager(client, stop, enabled, options=controller_options(args))
+            options = {**controller_options(args), "kubeconfig": str(args.kubeconfig)}  # root CA publisher
+            await run_controller_manager(client, stop, enabled, options=options)
         finally:
             await client.close()
         return 0

@@ -26,6 +26,7 @@ from .podgc import PodGCController
 from .replicaset import ReplicaSetController
 from .replicationcontroller import ReplicationManager
 from .resourcequota import ResourceQuotaController
+from .rootcacertpublisher import RootCACertPublisher
 from .serviceaccount import ServiceAccountsController
 from .servicelb import ServiceLBController
 from .statefulset import StatefulSetController
@@ -50,6 +51,7 @@ CONTROLLERS = {
     "endpoint": EndpointsController,
     "endpointslice": EndpointSliceController,
     "serviceaccount": ServiceAccountsController,
+    "root-ca-cert-publisher": RootCACertPublisher,
     "persistentvolume-binder": PersistentVolumeController,
     "local-path-provisioner": LocalPathProvisioner,
     "resourcequota": ResourceQuotaController,
