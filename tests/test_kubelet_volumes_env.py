@@ -188,7 +188,7 @@ def test_volumes_files_modes_updates_token_and_dns(node):
         assert execute(node, "vols", "cat", "/info/labels") == 'app="vols"\ntier="x"'
         assert execute(node, "vols", "cat", "/info/mem") == "32"
         assert "..data" in execute(node, "vols", "ls", "-a", "/cm")
-        assert "read-only" in execute(node, "vols", "sh", "-c", "(echo x > /cm/new) 2>&1 || true")
+        assert "read-only" in execute(node, "vols", "sh", "-c", "(echo x > /cm/new) 2>&1 || true").lower()
         mount_lines = [ln for ln in execute(node, "vols", "mount").splitlines() if " /cache " in ln]
         assert mount_lines and mount_lines[0].startswith("tmpfs") and "size=16384k" in mount_lines[0]
         resolv = execute(node, "vols", "cat", "/etc/resolv.conf")
@@ -216,7 +216,7 @@ def test_volumes_files_modes_updates_token_and_dns(node):
         assert claims["kubernetes.io"]["pod"]["uid"] == p["metadata"]["uid"]
         ca_file = node.data / "pod-ca.crt"
         ca_file.write_text(ca)
-        server = f"https://{node.ip}:6443"
+        server = json.loads(node.kubectl("config", "view", "--minify", "-o", "json"))["clusters"][0]["cluster"]["server"]
         out = sh("ip", "netns", "exec", node.ns, "kubectl", "--kubeconfig", "/dev/null", "--server", server,
                  "--certificate-authority", str(ca_file), "--token", token, "auth", "whoami", "-o", "json")
         assert json.loads(out)["status"]["userInfo"]["username"] == "system:serviceaccount:default:default"
