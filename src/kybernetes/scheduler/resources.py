@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from ..api.quantity import int_value, milli_value
+import functools
+
+from ..api import quantity
+
+
+@functools.lru_cache(maxsize=4096)
+def milli_value(q) -> int:
+    """quantity.milli_value, remembered: pods repeat a handful of request strings, and parsing goes
+    through Fractions."""
+    return quantity.milli_value(q)
+
+
+@functools.lru_cache(maxsize=4096)
+def int_value(q) -> int:
+    return quantity.int_value(q)
 
 CPU, MEMORY, EPHEMERAL, PODS = "cpu", "memory", "ephemeral-storage", "pods"
 DEFAULT_MILLI_CPU_REQUEST = 100  # upstream's util.DefaultMilliCPURequest, for scoring only
@@ -26,6 +40,9 @@ class Resource:
     def from_list(cls, rl: dict) -> Resource:
         r = cls()
         for name, q in (rl or {}).items():
+            if isinstance(q, (dict, list)):  # not a quantity: let the parser say so
+                r.set(name, quantity.milli_value(q) if name == CPU else quantity.int_value(q))
+                continue
             r.set(name, milli_value(q) if name == CPU else int_value(q))
         return r
 

@@ -53,7 +53,8 @@ class Stats:
 
     def __init__(self):
         self.cycles = 0  # scheduling algorithm runs (successful or not)
-        self.algorithm_seconds = 0.0  # CPU-bound: filter + score + select
+        self.algorithm_seconds = 0.0  # wall time of filter + score + select
+        self.algorithm_cpu_seconds = 0.0  # the same in this thread's CPU time (other processes excluded)
         self.cycle_seconds = 0.0  # the whole scheduling cycle: algorithm, assume, reserve, permit
         self.bound = 0
         self.bind_seconds = 0.0  # sum of binding-cycle latencies (API writes, concurrent)
@@ -145,9 +146,11 @@ class Scheduler:
                 self.queue.move_all_to_active_or_backoff("AssignedPodAdd")
             elif (old.get("metadata") or {}).get("labels") != (new.get("metadata") or {}).get("labels"):
                 self.queue.move_all_to_active_or_backoff("AssignedPodUpdate")
-            elif pod_requests(new).milli_cpu < pod_requests(old).milli_cpu or \
-                    pod_requests(new).memory < pod_requests(old).memory:
-                self.queue.move_all_to_active_or_backoff("AssignedPodScaleDown")
+            elif (old.get("spec") or {}).get("containers") != (new.get("spec") or {}).get("containers") or \
+                    (old.get("spec") or {}).get("initContainers") != (new.get("spec") or {}).get("initContainers"):
+                new_req, old_req = pod_requests(new), pod_requests(old)  # only a resize can lower them
+                if new_req.milli_cpu < old_req.milli_cpu or new_req.memory < old_req.memory:
+                    self.queue.move_all_to_active_or_backoff("AssignedPodScaleDown")
         elif (new.get("metadata") or {}).get("deletionTimestamp") or is_terminal(new):
             self.queue.delete(new)
         elif self.responsible_for(new):
@@ -307,7 +310,7 @@ class Scheduler:
         cycle = self.queue.scheduling_cycle
         state = CycleState()
         stats = self.stats
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         if not stats.cycles:
             stats.first_cycle_wall = time.time()
         stats.cycles += 1
@@ -315,6 +318,7 @@ class Scheduler:
             node = self.schedule_pod(state, pod)
         except FitError as err:
             stats.algorithm_seconds += time.perf_counter() - t0
+            stats.algorithm_cpu_seconds += time.thread_time() - c0
             nominated = None
             if self.framework.points["post_filter"]:
                 result, s = await self.framework.run_post_filter(state, pod, err.diagnosis)
@@ -326,6 +330,7 @@ class Scheduler:
             return
         except ScheduleError as err:
             stats.algorithm_seconds += time.perf_counter() - t0
+            stats.algorithm_cpu_seconds += time.thread_time() - c0
             plugins = {err.status.plugin} if err.status.is_rejected() and err.status.plugin else set()
             if err.status.message() == ERR_NO_NODES:
                 plugins = {"NodeAdd"}  # only a node can help
@@ -333,6 +338,7 @@ class Scheduler:
                                       unschedulable=err.status.is_rejected())
             return
         stats.algorithm_seconds += time.perf_counter() - t0
+        stats.algorithm_cpu_seconds += time.thread_time() - c0
         assumed = self.cache.assume_pod(pod, node)
         s = self.framework.run_reserve(state, assumed, node)
         if s.is_success():
