@@ -1,0 +1,238 @@
+"""Pod startup latency on one real node, against containerd's own time for the same containers.
+
+Creates a network namespace (whose only route out ends in a second namespace it creates: no
+packet can leave the machine), runs `kyb server` with its embedded agent and containerd in
+it, and measures in one run:
+  1. containerd alone: N pods started at once straight through CRI (RunPodSandbox, then
+     CreateContainer and StartContainer with the configs the agent would send), per pod the
+     time from the first call to StartContainer returning;
+  2. kybernetes: N pods created at once through the API, per pod the time from its create
+     request to a watch event showing it Running;
+and prints p50/p99 of both and their ratio. Everything is removed afterwards.
+
+    .venv/bin/python benchmarks/pod_startup.py [--pods 30]     (as root)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGE = "kybernetes/busybox:1.36"
+NS, PEER = "kybbench-n", "kybbench-p"
+IP, PEER_IP = "10.254.253.1", "10.254.253.2"
+CGROUP = "/kyb-bench"
+
+
+def sh(*argv: str, check: bool = True) -> str:
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if check and out.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {out.stderr}")
+    return out.stdout
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q * len(s) + 0.5) - 1))]
+
+
+def pod(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+                {"name": "c", "image": IMAGE, "imagePullPolicy": "IfNotPresent", "command": ["sleep", "3600"]}]}}
+
+
+# --- inside the namespace ----------------------------------------------------------------------------
+async def containerd_alone(socket: str, n: int, log_root: Path) -> list[float]:
+    from kybernetes.kubelet.cri.client import CRIClient
+    from kybernetes.kubelet.runtime.cri_config import container_config, sandbox_config
+
+    cri = CRIClient(socket)
+    image = (await cri.image_status(IMAGE)).id
+
+    async def one(i: int) -> float:
+        p = pod(f"ctr-{i}")
+        p["metadata"]["uid"] = str(uuid.uuid4())
+        log_dir = log_root / f"default_ctr-{i}_{p['metadata']['uid']}"
+        (log_dir / "c").mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
+        sb_cfg = sandbox_config(p, log_dir, CGROUP)
+        sid = await cri.run_pod_sandbox(sb_cfg)
+        cfg = container_config(p, p["spec"]["containers"][0], 0, sb_cfg, image, [], [])
+        cid = await cri.create_container(sid, cfg, sb_cfg)
+        await cri.start_container(cid)
+        took = time.monotonic() - t0
+        return took
+
+    try:
+        return list(await asyncio.gather(*(one(i) for i in range(n))))
+    finally:
+        for sb in await cri.list_pod_sandboxes():
+            if sb.metadata.name.startswith("ctr-"):
+                await cri.stop_pod_sandbox(sb.id)
+                await cri.remove_pod_sandbox(sb.id)
+        await cri.close()
+
+
+async def through_kubelet(kubeconfig: str, n: int, prefix: str) -> list[float]:
+    from kybernetes.client.rest import RESTClient
+
+    client = RESTClient.from_kubeconfig(kubeconfig, "pod-startup-bench")
+    created: dict[str, float] = {}
+    running: dict[str, float] = {}
+    try:
+        rv = (await client.list("", "v1", "pods", "default"))["metadata"]["resourceVersion"]
+
+        async def watch() -> None:
+            async for ev in client.watch("", "v1", "pods", "default", resourceVersion=rv, timeoutSeconds=300):
+                obj = ev["object"]
+                name = obj["metadata"]["name"]
+                if name.startswith(prefix) and (obj.get("status") or {}).get("phase") == "Running":
+                    running.setdefault(name, time.monotonic())
+                    if len(running) == n:
+                        return
+
+        watcher = asyncio.create_task(watch())
+        await asyncio.sleep(0.2)
+
+        async def create(i: int) -> None:
+            name = f"{prefix}{i}"
+            created[name] = time.monotonic()
+            await client.create("", "v1", "pods", pod(name), "default")
+
+        await asyncio.gather(*(create(i) for i in range(n)))
+        await asyncio.wait_for(watcher, 300)
+        return [running[k] - created[k] for k in created]
+    finally:
+        await client.close()
+
+
+async def inner(kubeconfig: str, socket: str, n: int, log_root: str) -> None:
+    warm = await through_kubelet(kubeconfig, 1, "warm-")  # the image's snapshot, the CNI bridge
+    ctr = await containerd_alone(socket, n, Path(log_root))
+    kyb = await through_kubelet(kubeconfig, n, "pod-")
+    print(json.dumps({"warmup": warm, "containerd": ctr, "kubelet": kyb}))
+
+
+# --- outside: namespace, server, cleanup -------------------------------------------------------------
+def setup_network() -> None:
+    for ns in (NS, PEER):
+        sh("ip", "netns", "add", ns)
+    sh("ip", "link", "add", "kybbench-a", "type", "veth", "peer", "name", "kybbench-b")
+    sh("ip", "link", "set", "kybbench-a", "netns", NS)
+    sh("ip", "link", "set", "kybbench-b", "netns", PEER)
+    for ns, dev, ip in ((NS, "kybbench-a", IP), (PEER, "kybbench-b", PEER_IP)):
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "-n", ns, "addr", "add", f"{ip}/30", "dev", dev)
+        sh("ip", "-n", ns, "link", "set", dev, "up")
+    sh("ip", "-n", NS, "route", "add", "default", "via", PEER_IP)
+
+
+def kubectl(kubeconfig: Path, *args: str, check: bool = False) -> str:
+    return sh("ip", "netns", "exec", NS, "kubectl", "--kubeconfig", str(kubeconfig), *args, check=check)
+
+
+def cleanup(proc: subprocess.Popen | None, data: Path) -> None:
+    if proc is not None and proc.poll() is None:
+        kubeconfig = data / "kubeconfig.yaml"
+        kubectl(kubeconfig, "delete", "pods", "--all", "--grace-period=1", "--timeout=60s")
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    for ctrl in Path("/sys/fs/cgroup").iterdir():
+        top = ctrl / CGROUP.lstrip("/")
+        if top.is_dir():
+            for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [top]:
+                for pid in (d / "cgroup.procs").read_text().split() if (d / "cgroup.procs").exists() else ():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            time.sleep(0.3)
+            for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [top]:
+                try:
+                    d.rmdir()
+                except OSError:
+                    pass
+    for ns in (NS, PEER):
+        for pid in sh("ip", "netns", "pids", ns, check=False).split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        sh("ip", "netns", "del", ns, check=False)
+    time.sleep(0.3)
+    shutil.rmtree(data, ignore_errors=True)
+
+
+def main(n: int) -> None:
+    if os.geteuid() != 0:
+        sys.exit("needs root: network namespaces and containerd")
+    data = Path(tempfile.mkdtemp(prefix="kyb-bench-", dir="/tmp"))
+    proc = None
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"}
+    try:
+        setup_network()
+        sh(sys.executable, str(ROOT / "tools" / "build_images.py"), str(data / "agent" / "images"))
+        log = open(data / "server.log", "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            ["nsenter", f"--net=/run/netns/{NS}", "unshare", "--mount", "--propagation", "private", sys.executable,
+             "-m", "kybernetes.cli.main", "server", "--data-dir", str(data), "--port", "6443", "--cgroup-root",
+             CGROUP, "--agent-loopback-routes", "--node-name", "node-a"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        log.close()
+        kubeconfig = data / "kubeconfig.yaml"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if kubeconfig.exists() and '"podCIDR"' in kubectl(kubeconfig, "get", "node", "node-a", "-o", "json") \
+                    and "True" in kubectl(kubeconfig, "get", "node", "node-a", "-o",
+                                          "jsonpath={.status.conditions[?(@.type=='Ready')].status}"):
+                break
+            time.sleep(0.5)
+        else:
+            raise RuntimeError("node-a did not become Ready")
+        socket = data / "agent" / "containerd" / "containerd.sock"
+        out = subprocess.run(
+            ["nsenter", f"--net=/run/netns/{NS}", sys.executable, __file__, "--inner", str(kubeconfig), str(socket),
+             str(n), str(data / "bench-logs")], capture_output=True, text=True, timeout=600, env=env)
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr[-3000:])
+        report(json.loads(out.stdout.strip().splitlines()[-1]), n)
+    finally:
+        cleanup(proc, data)
+
+
+def report(r: dict, n: int) -> None:
+    ctr, kyb = r["containerd"], r["kubelet"]
+    print(f"machine: {platform.node()} {os.cpu_count()} cores, {platform.platform()}")
+    print(f"{n} pods created at once on one node (busybox `sleep 3600`, image present)")
+    print(f"{'':28} {'p50':>8} {'p99':>8} {'mean':>8} {'max':>8}")
+    for label, v in (("containerd alone (CRI)", ctr), ("kybernetes (create->Running)", kyb)):
+        print(f"{label:28} {pct(v, .5):7.2f}s {pct(v, .99):7.2f}s {statistics.mean(v):7.2f}s {max(v):7.2f}s")
+    print(f"ratio kybernetes/containerd: p50 {pct(kyb, .5) / pct(ctr, .5):.2f}x, p99 {pct(kyb, .99) / pct(ctr, .99):.2f}x")
+    print(f"targets: p99 < 3 s: {'yes' if pct(kyb, .99) < 3 else 'no'}; "
+          f"overhead < 2x: {'yes' if pct(kyb, .99) / pct(ctr, .99) < 2 else 'no'}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--inner":
+        asyncio.run(inner(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]))
+    else:
+        ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        ap.add_argument("--pods", type=int, default=30)
+        main(ap.parse_args().pods)
