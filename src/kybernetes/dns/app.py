@@ -55,6 +55,8 @@ async def run_dns(client: RESTClient, stop: asyncio.Event, host: str, port: int,
     factory.start(stop)
     await factory.wait_synced(services, slices)
     server = DNSServer(ClusterRecords(services.store, slices.store, zone), upstreams)
+    for informer in (services, slices):
+        informer.add_handler(server.invalidate, server.invalidate, server.invalidate)
     bound = await server.start(host, port)
     log.info("cluster DNS for %s on %s:%d (udp, tcp); forwarding to %s", zone, host, bound,
              ", ".join(f"{h}:{p}" for h, p in upstreams) or "nobody")
