@@ -33,6 +33,7 @@ PLUGINS = {"emptyDir": "empty-dir", "configMap": "configmap", "secret": "secret"
            "projected": "projected"}
 MEMORY_BACKED = ("secret", "projected")
 READ_ONLY = ("configMap", "secret", "downwardAPI", "projected")
+RESYNC_PERIOD = 10.0  # seconds between rewrites of configMap, secret, downwardAPI and projected volumes
 
 
 @dataclass
@@ -218,7 +219,7 @@ class VolumeManager:
                                 meta["name"], e)
         return changed
 
-    async def run(self, stop: asyncio.Event, period: float = 5.0) -> None:
+    async def run(self, stop: asyncio.Event, period: float = RESYNC_PERIOD) -> None:
         while not stop.is_set():
             try:
                 await self.resync()

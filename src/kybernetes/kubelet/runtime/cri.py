@@ -229,11 +229,15 @@ class CRIRuntime:
             raise KeyError(f"no pod sandbox {sandbox_id}")
         image_ref = await self.ensure_image(pod, container, sandbox_cfg)
         (self.log_dir(pod) / container["name"]).mkdir(parents=True, exist_ok=True)
-        try:
-            mounts = [pb.Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly)
-                      for m in await self.volumes.container_mounts(pod, container, attempt, sb.ip)]
-        except VolumeError as e:
-            raise ContainerStartError("ContainerCreating", str(e)) from None
+        for delay in (0.5, 1.0, None):  # a new namespace's account and kube-root-ca.crt come a moment later
+            try:
+                mounts = [pb.Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly)
+                          for m in await self.volumes.container_mounts(pod, container, attempt, sb.ip)]
+                break
+            except VolumeError as e:
+                if delay is None:
+                    raise ContainerStartError("ContainerCreating", str(e)) from None
+                await asyncio.sleep(delay)
         try:
             env = await container_env(pod, container, self.source, [sb.ip] if sb.ip else [], [self.host_ip],
                                       self.allocatable())
