@@ -84,7 +84,12 @@ async def _tcp(action: dict, container: dict, pod_ip: str, timeout: float) -> tu
 
 async def run_handler(runtime, container: dict, container_id: str, pod_ip: str, handler: dict,
                       timeout: float) -> tuple[bool, str]:
-    """Run one probe or hook handler; (success, message). Errors and timeouts are failures."""
+    """Run one probe or hook handler; (success, message). Errors and timeouts are failures.
+
+    A simulated runtime (no CRI) has no containers to exec in nor pod addresses to connect to:
+    every handler succeeds at once (and no packet goes to a pod address that does not exist)."""
+    if getattr(runtime, "cri", None) is None:
+        return True, ""
     try:
         if handler.get("exec") is not None:
             return await asyncio.wait_for(_exec(runtime, container_id, (handler["exec"].get("command") or []),
