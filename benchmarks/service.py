@@ -84,7 +84,7 @@ def run_load(netns: str, *args: str, timeout: float = 60) -> dict:
 
 
 def loadavg() -> str:
-    return Path("/proc/loadavg").read_text().split(" 1/")[0].rsplit(" ", 1)[0]
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def http_paths(c: Cluster, a: argparse.Namespace) -> dict:
