@@ -149,29 +149,36 @@ class Framework:
     def run_score(self, state: CycleState, pod: dict, nodes: list[NodeInfo]):
         """Total weighted score per node name, and the per-plugin scores."""
         names = [n.name for n in nodes]
-        totals = dict.fromkeys(names, 0)
+        totals = [0] * len(nodes)
         per_plugin: dict[str, dict[str, int]] = {}
         for p in self.points["score"]:
             if p.name in state.skip_score_plugins:
                 continue
-            scores = {}
-            score = p.score
-            for name, n in zip(names, nodes, strict=True):
-                value, s = score(state, pod, n)
-                if s is not OK and s.code != Code.SUCCESS:
-                    return None, per_plugin, s.with_plugin(p.name)
-                scores[name] = value
+            batch = getattr(p, "score_nodes", None)
+            if batch is not None:  # a plugin that scores a list at once (and cannot fail)
+                values = batch(state, pod, nodes)
+            else:
+                values = []
+                append = values.append
+                score = p.score
+                for n in nodes:
+                    value, s = score(state, pod, n)
+                    if s is not OK and s.code != Code.SUCCESS:
+                        return None, per_plugin, s.with_plugin(p.name)
+                    append(value)
+            scores = dict(zip(names, values, strict=True))
             if callable(getattr(p, "normalize_score", None)):
                 s = p.normalize_score(state, pod, scores)
                 if not s.is_success():
                     return None, per_plugin, s.with_plugin(p.name)
+                values = list(scores.values())
+            if values and (min(values) < MIN_NODE_SCORE or max(values) > MAX_NODE_SCORE):
+                value = next(v for v in values if not MIN_NODE_SCORE <= v <= MAX_NODE_SCORE)
+                return None, per_plugin, Status.error(f"plugin {p.name!r} returned an invalid score {value}")
             weight = self.weights.get(p.name, 1)
-            for name, value in scores.items():
-                if not MIN_NODE_SCORE <= value <= MAX_NODE_SCORE:
-                    return None, per_plugin, Status.error(f"plugin {p.name!r} returned an invalid score {value}")
-                totals[name] += value * weight
+            totals = [t + v * weight for t, v in zip(totals, values, strict=True)]
             per_plugin[p.name] = scores
-        return totals, per_plugin, OK
+        return dict(zip(names, totals, strict=True)), per_plugin, OK
 
     def run_reserve(self, state: CycleState, pod: dict, node_name: str) -> Status:
         for p in self.points["reserve"]:

@@ -46,3 +46,20 @@ class NodeResourcesBalancedAllocation(Plugin):
         alloc = [node_info.allocatable.get(n) for n in self.resources]
         req = [node_info.requested.get(n) + request.get(n) for n in self.resources]
         return balanced_score(req, alloc), OK
+
+    def score_nodes(self, state: CycleState, pod: dict, nodes: list[NodeInfo]) -> list[int]:
+        """score() of each node, in one loop."""
+        if not self.cpu_memory:
+            return [self.score(state, pod, n)[0] for n in nodes]
+        request = state.read(self.name) or pod_requests(pod)
+        rc, rm = request.milli_cpu, request.memory
+        out = []
+        for n in nodes:
+            alloc, used = n.allocatable, n.requested
+            ac, am = alloc.milli_cpu, alloc.memory
+            if ac and am:
+                std = abs((min((used.milli_cpu + rc) / ac, 1.0) - min((used.memory + rm) / am, 1.0)) / 2)
+                out.append(int((1 - std) * MAX_NODE_SCORE))
+            else:
+                out.append(MAX_NODE_SCORE)  # one fraction or none: no spread
+        return out

@@ -8,7 +8,10 @@ from .helpers import find_untolerated_taint, node_taints, pod_tolerations, toler
 
 class TaintToleration(Plugin):
     def filter(self, state: CycleState, pod: dict, node_info: NodeInfo) -> Status:
-        taint = find_untolerated_taint(node_taints(node_info.node), pod_tolerations(pod), ("NoSchedule", "NoExecute"))
+        taints = node_taints(node_info.node)
+        if not taints:
+            return OK
+        taint = find_untolerated_taint(taints, pod_tolerations(pod), ("NoSchedule", "NoExecute"))
         if taint is None:
             return OK
         return Status.unresolvable(
@@ -20,12 +23,19 @@ class TaintToleration(Plugin):
         return OK
 
     def score(self, state: CycleState, pod: dict, node_info: NodeInfo):
+        if not node_taints(node_info.node):
+            return 0, OK
         tolerations = state.read(self.name)
         if tolerations is None:
             tolerations = [t for t in pod_tolerations(pod) if (t.get("effect") or "") in ("", "PreferNoSchedule")]
         count = sum(1 for taint in node_taints(node_info.node) if taint.get("effect") == "PreferNoSchedule"
                     and not any(tolerates(t, taint) for t in tolerations))
         return count, OK
+
+    def score_nodes(self, state: CycleState, pod: dict, nodes: list[NodeInfo]) -> list[int]:
+        """score() of each node, in one loop (nodes without taints score 0 at once)."""
+        score = self.score
+        return [score(state, pod, n)[0] if ((n.node or {}).get("spec") or {}).get("taints") else 0 for n in nodes]
 
     def normalize_score(self, state: CycleState, pod: dict, scores: dict[str, int]) -> Status:
         default_normalize(scores, reverse=True)
