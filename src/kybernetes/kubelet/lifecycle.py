@@ -177,5 +177,5 @@ async def post_start(node, pod: dict, container: dict, cur, killer: Killer, time
         return True
     killer.event(pod, "Warning", "FailedPostStartHook", f"PostStartHook failed: {out}".strip())
     killer.kill(node, pod, container, cur, pod_grace(pod),
-                f"FailedPostStartHook: container {container['name']} will be killed", run_pre_stop=False)
+                "FailedPostStartHook")  # upstream's killContainer message; preStop runs as on any kill
     return False
