@@ -273,7 +273,8 @@ class Store:
                 new.setdefault("metadata", {})["name"] = name
                 return await self.create(rt, namespace, new, ctx), True
             old = self.from_storage(rt, decode(kv))
-            new = await build(copy.deepcopy(old))
+            # a second decode of the stored bytes is the deep copy, at a fraction of copy.deepcopy's cost
+            new = await build(self.from_storage(rt, decode(kv)))
             if not isinstance(new, dict) or not isinstance(new.get("metadata", {}), dict):
                 raise errors.bad_request("the object must be a JSON object with metadata")
             meta = new.setdefault("metadata", {})
@@ -388,7 +389,7 @@ class Store:
                     f"ResourceVersion in object meta: {meta.get('resourceVersion')}",
                     rt.group,
                 )
-            updated = copy.deepcopy(obj)
+            updated = self.from_storage(rt, decode(kv))  # a deep copy of obj
             umeta = updated["metadata"]
             finalizers = list(umeta.get("finalizers") or [])
             policy = opts.propagation_policy
