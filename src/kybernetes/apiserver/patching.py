@@ -41,7 +41,7 @@ def make_patcher(server, rt: ResourceType, content_type: str, raw: bytes, mode: 
         if content_type == negotiate.JSON_PATCH:
             new = apply_json_patch(current, body)
         elif content_type == negotiate.MERGE_PATCH:
-            new = apply_merge_patch(current, body)
+            new = apply_merge_patch(current, body, copy_doc=False)  # `current` is the store's fresh copy
         else:
             new = apply_strategic_merge_patch(current, body, schema)
         if not isinstance(new, dict):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 
+import orjson
+
 from ..api import defaults as api_defaults
 from ..api import validation as api_validation
 from ..api.errors import FieldError
@@ -24,6 +26,15 @@ SYSTEM_META = ("uid", "creationTimestamp", "resourceVersion", "generation", "sel
 def _without(obj: dict, *keys: str) -> dict:
     return {k: v for k, v in obj.items() if k not in keys}
 
+
+
+def stored_copy(value):
+    """A deep copy of (part of) an object read from storage: JSON types only, so a JSON round trip copies it
+    exactly and many times faster than copy.deepcopy (which stays the fallback for anything else)."""
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except TypeError:
+        return copy.deepcopy(value)
 
 class Strategy:
     """Default behaviour for a built-in kind; `rt` is the served resource it belongs to."""
@@ -48,7 +59,7 @@ class Strategy:
     def prepare_for_update(self, new: dict, old: dict) -> None:
         if self.has_status:
             if "status" in old:
-                new["status"] = copy.deepcopy(old["status"])
+                new["status"] = stored_copy(old["status"])
             else:
                 new.pop("status", None)
         if self.tracks_generation:
@@ -111,7 +122,7 @@ class StatusStrategy(Strategy):
         status = new.get("status")
         meta = new["metadata"]
         new.clear()
-        new.update(copy.deepcopy(old))
+        new.update(stored_copy(old))
         # status writers may still move labels/annotations? upstream resets them; keep old.
         new["metadata"]["resourceVersion"] = meta.get("resourceVersion", "")
         if status is None:

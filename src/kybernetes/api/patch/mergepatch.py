@@ -20,11 +20,14 @@ def _merge(target: Any, patch: Any) -> Any:
     return result
 
 
-def apply_merge_patch(doc: Any, patch: Any) -> Any:
-    """Apply `patch` to `doc`; a Kubernetes merge patch body must be a JSON object (else 400)."""
+def apply_merge_patch(doc: Any, patch: Any, copy_doc: bool = True) -> Any:
+    """Apply `patch` to `doc`; a Kubernetes merge patch body must be a JSON object (else 400).
+
+    The result shares nothing with `doc` or `patch`; with copy_doc=False it may share the subtrees the
+    patch does not touch with `doc`, for a caller that owns `doc` and drops it."""
     if not isinstance(patch, dict):
         raise errors.bad_request("the patch must be a JSON object")
-    return _merge(copy.deepcopy(doc), patch)
+    return _merge(copy.deepcopy(doc) if copy_doc else doc, patch)
 
 
 def create_merge_patch(original: Any, modified: Any) -> Any:
