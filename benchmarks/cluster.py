@@ -3,8 +3,9 @@
 Starts `kyb server --sim-nodes 5000` (API server, controller manager, scheduler and the sim-nodes
 process), and measures, in one run:
   1. the time from the API server answering /readyz to all nodes Ready with a podCIDR;
-  2. the time from creating 10 Deployments of 1,000 replicas to 10,000 of their pods Running;
-  3. the RSS of the server's process tree at that size, per process;
+  2. the CPU each process uses while the cluster idles (heartbeats: a Lease renewal per node every 10 s);
+  3. the time from creating 10 Deployments of 1,000 replicas to 10,000 of their pods Running;
+  4. the RSS of the server's process tree at that size, per process;
 and prints the CPU every process used in each phase.
 
     .venv/bin/python benchmarks/cluster.py [--nodes 5000] [--deployments 10] [--replicas 1000]
@@ -99,6 +100,13 @@ async def main(nodes: int, deployments: int, replicas: int) -> None:
             print(f"    CPU: {cpu_line(cpu0, cpu1)}")
             await client.create("", "v1", "namespaces", {"metadata": {"name": "bench"}})
             await asyncio.sleep(5)
+            idle0 = cpu_by_role(tree)
+            await asyncio.sleep(10)
+            idle1 = cpu_by_role(tree)
+            share = {k: (idle1.get(k, 0) - idle0.get(k, 0)) / 10 * 100 for k in idle1}
+            print(f"  idle cluster ({nodes // 10} Lease renewals/s): "
+                  + ", ".join(f"{k} {v:.0f}%" for k, v in sorted(share.items(), key=lambda kv: -kv[1]) if v >= 0.5)
+                  + " of a core")
             print(f"  1-min load before the Deployments: {loadavg()}")
             cpu1 = cpu_by_role(tree)
             t0 = time.monotonic()
