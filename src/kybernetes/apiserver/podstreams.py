@@ -12,8 +12,10 @@ its text as message, as upstream's generic response checker does.
 Streams: the client's WebSocket (`v5.channel.k8s.io`, `v4.channel.k8s.io`, `channel.k8s.io`)
 is relayed frame by frame to a WebSocket to the kubelet with the same protocol. The WebSocket
 to the kubelet is opened first, so that a refusal (the sim runtime's "exec is not supported")
-reaches the client as a Status instead of a 101. SPDY requests (kubectl's fallback) are
-passed to the kubelet as plain requests, which answers with an error.
+reaches the client as a Status instead of a 101. kubectl's port-forward (SPDY/3.1 in a
+WebSocket, `SPDY/3.1+portforward.k8s.io`) is served here by `portforward_spdy`, one kubelet
+WebSocket per forwarded connection. Native SPDY requests (kubectl's fallback) are passed to
+the kubelet as plain requests, which answers with an error.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from aiohttp import web
 from ..api import errors
 from ..api.resources import ResourceType
 from ..client import channels
+from . import portforward_spdy
 from .requestinfo import RequestInfo
 
 ADDRESS_ANNOTATION = "kubelet.kybernetes.io/address"
@@ -146,6 +149,11 @@ class PodStreams:
                 raise kubelet_error(resp.status if resp.status >= 400 else 400,
                                     text if resp.status >= 400 else "upgrade to SPDY is not supported", name)
             offered = channels.offered_protocols(request)
+            if request.path.endswith("/portforward") and portforward_spdy.wants_tunnel(offered):
+                def open_port(port: int):
+                    return session.ws_connect(url, params=[("ports", str(port))], protocols=(channels.V4,),
+                                              ssl=self.ssl_context(), max_msg_size=0)
+                return await portforward_spdy.serve_tunnel(request, open_port, name)
             supported = (channels.V4,) if request.path.endswith("/portforward") else channels.EXEC_PROTOCOLS
             proto = channels.choose(offered, supported)
             if proto is None:
