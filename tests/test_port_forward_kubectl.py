@@ -158,3 +158,16 @@ def test_kubectl_port_forward_closed_port_reports_an_error(cri):
                        capture_output=True, text=True, timeout=60)
         wait_until(lambda: (pump(0.2), b"an error occurred forwarding 28082 -> 18999" in output["err"])[1],
                    timeout=20, interval=0.1, what="kubectl reports the forwarding error")
+
+
+def test_kubectl_exec_stdin_reaches_eof(cri):
+    """The kubelet speaks SPDY to containerd's streaming server, so the end of stdin reaches the process."""
+    cri.kubectl("apply", "-f", "-", input=manifest(_pod("cat", "while true; do sleep 1; done")))
+    _running(cri, "cat", timeout=60)
+    proc = cri.kubectl("exec", "-i", "cat", "--", "cat", input="x\n", timeout=30)
+    assert proc.stdout == "x\n"
+    proc = cri.kubectl("exec", "-i", "cat", "--", "sh", "-c", "wc -l; echo err >&2; exit 4", input="a\nb\n",
+                       check=False, timeout=30)
+    assert (proc.returncode, proc.stdout.strip(), proc.stderr.splitlines()[0]) == (4, "2", "err")
+    proc = cri.kubectl("exec", "cat", "--", "echo", "no-stdin", timeout=30)
+    assert proc.stdout == "no-stdin\n"

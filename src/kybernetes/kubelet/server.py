@@ -19,7 +19,8 @@ the node's InternalIP.
 Streams go through the node's runtime, which answers CRI's Exec, Attach and PortForward with
 a URL of its streaming server (containerd's speaks the `v4.channel.k8s.io` WebSocket
 protocol, besides SPDY). This server accepts the client's WebSocket (v5, v4 or v1 channel
-protocol), opens a WebSocket to that URL and relays frames. Runtime methods used:
+protocol); exec and attach for v5 and v4 go to that URL over SPDY (`spdy_streams`, so that
+stdin can end), the rest opens a WebSocket to it and relays frames. Runtime methods used:
 `exec_url(container_id, cmd, tty, stdin, stdout, stderr)`, `attach_url(container_id, tty,
 stdin, stdout, stderr)` and `port_forward_url(sandbox_id, ports)`; a runtime without them
 (the sim runtime) gets 400 "exec is not supported by the sim runtime".
@@ -44,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ..client import channels
+from . import spdy_streams
 from .logs import LogError, options_from_query, read_log
 from .runtime import RUNNING
 
@@ -293,6 +295,13 @@ class KubeletServer:
         self._require_websocket(request)
         args = (cid, cmd) if verb == "exec" else (cid,)
         url = await fn(*args, flags["tty"], flags["stdin"], flags["stdout"], flags["stderr"])
+        proto = channels.choose(channels.offered_protocols(request), (channels.V5, channels.V4))
+        if proto is not None and url.startswith(("http://", "https://")):
+            try:  # SPDY to the runtime: stdin can end (see spdy_streams)
+                return await spdy_streams.relay(request, url, proto, **flags)
+            except spdy_streams.UpgradeError as e:
+                log.info("SPDY to the streaming server failed (%s); using its WebSocket", e)
+                url = await fn(*args, flags["tty"], flags["stdin"], flags["stdout"], flags["stderr"])
         return await self._relay(request, url, channels.EXEC_PROTOCOLS)
 
     async def port_forward(self, request: web.Request) -> web.StreamResponse:
