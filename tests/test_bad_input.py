@@ -96,6 +96,16 @@ def test_body_too_large(base):
     assert base.request("GET", f"{CM_PATH}/big")[0] == 404
 
 
+def test_large_allowed_body_is_read_whole(base):
+    """A body that arrives in many TCP segments is read to its end (it was once cut at the first)."""
+    payload = "".join(f"line {i:06d} of a large config map\n" for i in range(20000))  # ~700 KB
+    status, body = base.request("POST", CM_PATH, {"metadata": {"name": "large"}, "data": {"x": payload}})
+    assert status == 201, body
+    status, got = base.request("GET", f"{CM_PATH}/large")
+    assert status == 200 and got["data"]["x"] == payload
+    assert base.request("DELETE", f"{CM_PATH}/large")[0] == 200
+
+
 def test_stale_resource_version_conflict(base):
     status, cm = base.request("GET", f"{CM_PATH}/base")
     stale = dict(cm, data={"k": "changed"})

@@ -192,7 +192,7 @@ def cri(tmp_path_factory):
     subprocess.run(["ip", "netns", "add", netns], check=True, timeout=10)
     subprocess.run(["ip", "netns", "exec", netns, "ip", "link", "set", "lo", "up"], check=True, timeout=10)
     base = tmp_path_factory.mktemp("kyb-cri")
-    c = NetnsCluster(base / "server", 6443, extra_args=["--disable-controller-manager", *_server_flags()])
+    c = NetnsCluster(base / "server", 6443, extra_args=[*_server_flags()])
     c.netns = netns
     node_proc = None
     try:

@@ -31,10 +31,17 @@ async def read_body(request: web.Request) -> bytes:
     length = request.content_length
     if length is not None and length > MAX_BODY:
         raise errors.too_large()
-    data = await request.content.read(MAX_BODY + 1)
-    if len(data) > MAX_BODY:
-        raise errors.too_large()
-    return data
+    chunks: list[bytes] = []
+    size = 0
+    while True:  # StreamReader.read(n) returns what has arrived so far, not n bytes: read to the end
+        chunk = await request.content.read(MAX_BODY + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise errors.too_large()
+    return b"".join(chunks)
 
 
 def decode_json(data: bytes, what: str = "the request body") -> object:
