@@ -252,7 +252,7 @@ def test_cri_logs_and_exec(cri):
     cri.kubectl("apply", "-f", "-", input=manifest(
         _busybox("echo", "echo hello; echo oops >&2; while true; do sleep 1; done")))
     _running(cri, "echo", timeout=60)
-    wait_until(lambda: cri.kubectl("logs", "echo").stdout == "hello\noops\n", timeout=10, interval=0.3,
+    wait_until(lambda: cri.kubectl("logs", "echo").stdout == "hello\noops\n", timeout=30, interval=0.3,
                what="logs of echo")
     assert cri.kubectl("logs", "echo", "--tail=1").stdout == "oops\n"
     proc = cri.kubectl("exec", "echo", "--", "sh", "-c", "echo out; echo err >&2; exit 3", check=False, timeout=30)
