@@ -231,7 +231,8 @@ def test_quota_refuses_the_pod_over_the_limit_and_reports_usage(sim):
     status, body = sim.request("POST", f"/api/v1/namespaces/{ns}/services", svc2)
     assert status == 403 and "exceeded quota: q1, requested: services.nodeports=1, used: services.nodeports=1, " \
                              "limited: services.nodeports=1" in body["message"]
-    want = {"pods": "2", "requests.cpu": "500m", "requests.memory": "256Mi", "configmaps": "1", "services": "1",
+    # configmaps: kube-root-ca.crt, published in every namespace, counts too (as upstream)
+    want = {"pods": "2", "requests.cpu": "500m", "requests.memory": "256Mi", "configmaps": "2", "services": "1",
             "services.nodeports": "1", "persistentvolumeclaims": "1", "requests.storage": "3Gi"}
 
     def used():
