@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import itertools
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -312,9 +313,21 @@ def _compare(old: dict[Path, Any], new: dict[Path, Any]) -> tuple[set[Path], set
         return set(new), set(), set()
     added = set(new) - set(old)
     removed = set(old) - set(new)
-    parents = _prefixes(old) | _prefixes(new)
-    modified = {p for p in set(old) & set(new) if p not in parents and not _same(old[p], new[p])}
+    # A path that is a proper prefix of another path is a parent; in sorted order the path right after a
+    # parent extends it (anything between a path and one that extends it extends it too), so one pass over
+    # the sorted paths finds the parents among them without building every prefix of every path.
+    ordered = sorted(old.keys() | new.keys())
+    parents = {a for a, b in itertools.pairwise(ordered) if len(b) > len(a) and b[:len(a)] == a}
+    modified = {p for p in old.keys() & new.keys() if p not in parents and not _same_value(old[p], new[p])}
     return added, removed, modified
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """_same, without encoding when both are strings, ints, booleans or null of one type (floats differ in
+    JSON where == does not: 0.0 and -0.0)."""
+    if type(a) is type(b) and type(a) in _SIMPLE:
+        return a == b
+    return _same(a, b)
 
 
 def _strip_managed(obj: dict) -> dict:
