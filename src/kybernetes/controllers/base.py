@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..client.factory import InformerFactory
 from ..client.informer import Informer, meta_key
-from ..client.rest import RESTClient
+from ..client.rest import ApiError, RESTClient
 from ..client.workqueue import WorkQueue
 
 log = logging.getLogger("kybernetes.controllers")
@@ -57,6 +57,19 @@ class Controller:
 
     async def reconcile(self, key) -> None:
         raise NotImplementedError
+
+    async def put_status(self, group: str, version: str, plural: str, obj: dict, status: dict) -> dict | None:
+        """Write `status` through the object's /status: None when the object is gone; a write
+        conflict (someone else wrote first) retries the key at once with fresh caches."""
+        try:
+            return await self.client.update(group, version, plural, {**obj, "status": status},
+                                            obj["metadata"].get("namespace", ""), subresource="status")
+        except ApiError as e:
+            if e.code == 404:
+                return None
+            if e.code == 409:
+                raise Requeue(0.05) from None
+            raise
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.ctx.informers.wait_synced(*self.watched)

@@ -348,15 +348,7 @@ class DaemonSetController(Controller):
             status.pop("numberUnavailable")
         if status == old:
             return
-        try:
-            await self.client.update("apps", "v1", "daemonsets", {**ds, "status": status},
-                                     ds["metadata"]["namespace"], subresource="status")
-        except ApiError as e:
-            if e.code == 404:
-                return
-            if e.code == 409:
-                raise Requeue(0.05) from None
-            raise
+        await self.put_status("apps", "v1", "daemonsets", ds, status)
 
 
 def _hash(pod: dict) -> str | None:

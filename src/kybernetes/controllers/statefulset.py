@@ -301,13 +301,5 @@ class StatefulSetController(Controller):
         new = {**old, **status}
         if new == old:
             return
-        try:
-            await self.client.update("apps", "v1", "statefulsets", {**sts, "status": new},
-                                     sts["metadata"]["namespace"], subresource="status")
-        except ApiError as e:
-            if e.code == 404:
-                return
-            if e.code == 409:
-                raise Requeue(0.05) from None
-            raise
+        await self.put_status("apps", "v1", "statefulsets", sts, new)
 
