@@ -139,6 +139,8 @@ class NodeInfo:
         self.generation = 0
         self._name = ""
         self._labels: dict = {}
+        self.unschedulable = False  # spec.unschedulable and spec.taints of the node, read once per node update
+        self.taints: list[dict] = []
         # how many of the pods have pod (anti-)affinity terms, and required anti-affinity terms: plugins
         # skip nodes without any, as upstream's snapshot lists HavePodsWithAffinity nodes
         self.affinity_pods = 0
@@ -161,6 +163,9 @@ class NodeInfo:
         meta = node.get("metadata") or {}
         self._name = meta.get("name") or ""
         self._labels = meta.get("labels") or {}
+        spec = node.get("spec") or {}
+        self.unschedulable = bool(spec.get("unschedulable"))
+        self.taints = spec.get("taints") or []
         status = node.get("status") or {}
         self.allocatable = Resource.from_list(status.get("allocatable") or status.get("capacity") or {})
         self.generation += 1
@@ -217,6 +222,7 @@ class NodeInfo:
         c.used_ports = list(self.used_ports)
         c.generation = self.generation
         c._name, c._labels = self._name, self._labels
+        c.unschedulable, c.taints = self.unschedulable, self.taints
         c.affinity_pods, c.required_anti_pods = self.affinity_pods, self.required_anti_pods
         return c
 

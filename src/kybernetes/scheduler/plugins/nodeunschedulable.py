@@ -13,7 +13,7 @@ class NodeUnschedulable(Plugin):
     def filter(self, state, pod: dict, node_info: NodeInfo) -> Status:
         if node_info.node is None:
             return Status.unresolvable("node not found")
-        if not (node_info.node.get("spec") or {}).get("unschedulable"):
+        if not node_info.unschedulable:
             return OK
         if any(tolerates(t, TAINT) for t in pod_tolerations(pod)):
             return OK

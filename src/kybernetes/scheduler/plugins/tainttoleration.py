@@ -8,7 +8,7 @@ from .helpers import find_untolerated_taint, node_taints, pod_tolerations, toler
 
 class TaintToleration(Plugin):
     def filter(self, state: CycleState, pod: dict, node_info: NodeInfo) -> Status:
-        taints = node_taints(node_info.node)
+        taints = node_info.taints if node_info.node is not None else ()
         if not taints:
             return OK
         taint = find_untolerated_taint(taints, pod_tolerations(pod), ("NoSchedule", "NoExecute"))
@@ -23,7 +23,7 @@ class TaintToleration(Plugin):
         return OK
 
     def score(self, state: CycleState, pod: dict, node_info: NodeInfo):
-        if not node_taints(node_info.node):
+        if not node_info.taints or node_info.node is None:
             return 0, OK
         tolerations = state.read(self.name)
         if tolerations is None:
@@ -35,7 +35,7 @@ class TaintToleration(Plugin):
     def score_nodes(self, state: CycleState, pod: dict, nodes: list[NodeInfo]) -> list[int]:
         """score() of each node, in one loop (nodes without taints score 0 at once)."""
         score = self.score
-        return [score(state, pod, n)[0] if ((n.node or {}).get("spec") or {}).get("taints") else 0 for n in nodes]
+        return [score(state, pod, n)[0] if n.taints else 0 for n in nodes]
 
     def normalize_score(self, state: CycleState, pod: dict, scores: dict[str, int]) -> Status:
         default_normalize(scores, reverse=True)
