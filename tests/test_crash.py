@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import threading
 
-from .cluster import Cluster, free_port
+from .cluster import Cluster, free_port, wait_until
 
 
 def test_kill_9_mid_burst_keeps_every_acknowledged_create(tmp_path):
@@ -40,6 +41,10 @@ def test_kill_9_mid_burst_keeps_every_acknowledged_create(tmp_path):
             deadline_hits += 1
         assert len(acknowledged) >= 200, cluster.log()
         cluster.stop(signal.SIGKILL)
+        # the server's children (controller manager, scheduler, dns) die with it: no orphans
+        wait_until(lambda: not subprocess.run(["pgrep", "-f", f"--kubeconfig {cluster.kubeconfig}"],
+                                              capture_output=True, text=True).stdout.strip(),
+                   timeout=10, what="the killed server's child processes to exit")
     finally:
         stop.set()
         for t in threads:

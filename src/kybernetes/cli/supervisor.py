@@ -2,7 +2,8 @@
 
 The controller manager and the scheduler are API clients; running them beside the API
 server in separate processes lets each use a core of its own instead of sharing one
-event loop (measured in BENCHMARKS.md). A child dies with its parent (PR_SET_PDEATHSIG),
+event loop (measured in BENCHMARKS.md). A child is killed with its parent (PR_SET_PDEATHSIG,
+SIGKILL: a parent that died abnormally gets no graceful shutdown of its children either),
 so a killed server leaves no orphans behind.
 """
 
@@ -20,7 +21,7 @@ PR_SET_PDEATHSIG = 1
 
 def _die_with_parent() -> None:
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except OSError:
         pass
 
