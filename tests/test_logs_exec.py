@@ -250,10 +250,20 @@ def _busybox(name: str, script: str) -> dict:
 
 def test_cri_logs_and_exec(cri):
     cri.kubectl("apply", "-f", "-", input=manifest(
-        _busybox("echo", "echo hello; echo oops >&2; while true; do sleep 1; done")))
+        _busybox("echo", "echo hello; sleep 0.5; echo oops >&2; while true; do sleep 1; done")))
     _running(cri, "echo", timeout=60)
-    wait_until(lambda: cri.kubectl("logs", "echo").stdout == "hello\noops\n", timeout=30, interval=0.3,
-               what="logs of echo")
+    seen: list = []
+
+    def logs_shown():
+        proc = cri.kubectl("logs", "echo", check=False)
+        seen[:] = [proc.stdout, proc.stderr]
+        # stdout and stderr are separate pipes: lines written together may land in either order
+        return sorted(proc.stdout.splitlines()) == ["hello", "oops"]
+
+    try:
+        wait_until(logs_shown, timeout=30, interval=0.3, what="logs of echo")
+    except TimeoutError:
+        raise AssertionError(f"kubectl logs echo showed {seen!r}") from None
     assert cri.kubectl("logs", "echo", "--tail=1").stdout == "oops\n"
     proc = cri.kubectl("exec", "echo", "--", "sh", "-c", "echo out; echo err >&2; exit 3", check=False, timeout=30)
     assert (proc.returncode, proc.stdout, proc.stderr.splitlines()[0]) == (3, "out\n", "err")
