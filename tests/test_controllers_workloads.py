@@ -254,7 +254,10 @@ def test_deployment_rolling_update_undo_scale_and_delete(cluster):
             while not stop.is_set():
                 items = rs_list(cluster, ns)
                 total = sum(rs["spec"]["replicas"] for rs in items)
-                ready = sum(rs.get("status", {}).get("availableReplicas", 0) for rs in items)
+                # the pods themselves, in one consistent list: summing two ReplicaSets' statuses
+                # mixes moments (one status may not yet show a pod the other already gave up)
+                ready = sum(1 for p in pods(cluster, ns) if any(
+                    c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", [])))
                 peak["pods"] = max(peak["pods"], total)
                 peak["min_ready"] = min(peak["min_ready"], ready)
                 stop.wait(0.02)
