@@ -393,13 +393,14 @@ def test_session_affinity_client_ip_sticks_in_both_modes(cluster, web):
 def test_external_traffic_policy_local_uses_only_local_endpoints(cluster, web):
     """From outside node A (node B's namespace) a NodePort of node A reaches only node A's pods."""
     c = cluster
-    c.apply(service("web-local", {"app": "web"}, type_="NodePort", externalTrafficPolicy="Local"))
+    pinned = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"local-{n}", "labels": {"app": "local"}},
+               "spec": httpd_pod_spec(f"node-{n}")} for n in ("a", "b")]
+    c.apply(*pinned, service("web-local", {"app": "local"}, type_="NodePort", externalTrafficPolicy="Local"))
+    c.running_pod("local-a")
+    c.running_pod("local-b")
     port = c.get("service", "web-local")["spec"]["ports"][0]["nodePort"]
-    pods = web_pods(c)
-    local = {n for n, p in pods.items() if p["spec"]["nodeName"] == "node-a"}
-    if not local:
-        pytest.skip("no web replica landed on node-a")
-    c.wait(f"NodePort {port} on node-a", lambda: host_fetch(c.b, c.ip_a, port) in pods, 30)
+    local = {"local-a"}  # httpd answers with the pod's hostname, its name
+    c.wait(f"NodePort {port} on node-a", lambda: host_fetch(c.b, c.ip_a, port) in local, 30)
     seen = collections.Counter(host_fetch(c.b, c.ip_a, port) for _ in range(20))
     assert set(seen) <= local, (seen, local)
 
