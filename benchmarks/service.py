@@ -12,7 +12,13 @@ sent from inside a pod's or a node's network namespace. Measures, in one run:
      web-a, all on node A) and the userspace path (client-b -> svc-b -> web-b, all on node B) are
      each compared with the same client hitting the same pod by its IP; the two modes never
      differ in the hop between nodes. Direct and ClusterIP rounds alternate, so a neighbour's load
-     on the machine falls on both alike;
+     on the machine falls on both alike. The client pod uses one ephemeral port range for the
+     direct runs and a disjoint one for the ClusterIP runs: DNAT keeps the client's address and
+     port, so both paths reach the server with the same 4-tuples, but the client's TCP timestamps
+     carry a different random offset per destination address (pod IP vs ClusterIP). A SYN that
+     reuses a 4-tuple the server still holds in TIME_WAIT from the other path fails the server's
+     PAWS check (TcpExtPAWSTimewait), is answered with an ACK, reset, and retried 1 s later. Within
+     one path the timestamps only grow, so reuse there is accepted, as it is for real clients;
   2. the time from `kubectl scale` 1 -> 2 to the new endpoint receiving traffic through the
      ClusterIP, split into: scale -> EndpointSlice says ready (controllers, kubelet), and
      EndpointSlice ready -> first answer from the new pod (the proxy programming the change),
@@ -83,6 +89,15 @@ def run_load(netns: str, *args: str, timeout: float = 60) -> dict:
     return json.loads(p.stdout.splitlines()[-1])
 
 
+# Disjoint ephemeral port ranges of the client pod, one per path (see `http_paths`).
+PORT_RANGES = {"direct": (10000, 37767), "proxied": (37768, 65535)}
+
+
+def set_port_range(netns: str, lo: int, hi: int) -> None:
+    subprocess.run(["nsenter", f"--net={netns}", "sysctl", "-q", "-w", f"net.ipv4.ip_local_port_range={lo} {hi}"],
+                   check=True, capture_output=True, timeout=10)
+
+
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -105,6 +120,7 @@ def http_paths(c: Cluster, a: argparse.Namespace) -> dict:
             ns, pod_ip, cip = targets[node]
             order = ((direct, pod_ip), (proxied, cip)) if r % 2 == 0 else ((proxied, cip), (direct, pod_ip))
             for key, host in order:
+                set_port_range(ns, *PORT_RANGES["direct" if host == pod_ip else "proxied"])
                 res = run_load(ns, "http", host, "80", *bound, timeout=a.seconds + 30)
                 res["loadavg"] = loadavg()
                 runs[key].append(res)
@@ -114,7 +130,8 @@ def http_paths(c: Cluster, a: argparse.Namespace) -> dict:
         summary[key] = {"rps": round(sum(x["requests"] for x in rs) / sum(x["elapsed_s"] for x in rs), 1),
                         "p50_ms": round(statistics.median(x["p50_ms"] for x in rs), 2),
                         "p99_ms": round(statistics.median(x["p99_ms"] for x in rs), 2),
-                        "errors": sum(x["errors"] for x in rs)}
+                        "errors": sum(x["errors"] for x in rs),
+                        "syn_retrans": sum(x.get("syn_retrans", 0) for x in rs)}
     return summary
 
 
@@ -257,7 +274,7 @@ def main() -> None:
     print(f"\nresults (loadavg at end {loadavg()}):")
     for key, s in http.items():
         print(f"  {key:10} {s['rps']:8.1f} req/s  p50 {s['p50_ms']:6.2f} ms  p99 {s['p99_ms']:6.2f} ms  "
-              f"errors {s['errors']}")
+              f"errors {s['errors']}  SYN retransmits {s['syn_retrans']}")
     checks = [
         ("iptables ClusterIP / direct (node A) req/s", ipt, ">= 0.9", ipt >= 0.9),
         ("  p50 latency ratio (direct / iptables)", http["direct-a"]["p50_ms"] / http["iptables"]["p50_ms"], "", None),

@@ -5,7 +5,8 @@ it stops by itself. Prints one JSON object (or, for `probe`, one JSON line per n
 
     service_load.py http HOST PORT --conc 8 --count 20000 --seconds 3
         HTTP/1.0 GETs, one connection per request (as `wget` or `nc` would), `conc` at a time:
-        requests/s and latency p50/p99 of the ones that succeeded.
+        requests/s and latency p50/p99 of the ones that succeeded, and the SYNs this namespace
+        retransmitted meanwhile (a refused 4-tuple costs a 1 s retransmit).
     service_load.py probe HOST PORT --seconds 30 --bodies 2
         One GET after another; prints {"t": time.monotonic(), "body": ...} the first time each
         body is seen, until `bodies` distinct bodies were seen or time is up.
@@ -42,6 +43,15 @@ async def _get(loop: asyncio.AbstractEventLoop, host: str, port: int, timeout: f
         sock.close()
 
 
+def _syn_retrans() -> int:
+    """TcpExt TCPSynRetrans of this network namespace (/proc/net follows the reader's namespace)."""
+    try:
+        lines = [line.split() for line in open("/proc/net/netstat") if line.startswith("TcpExt:")]
+        return int(dict(zip(lines[0], lines[1], strict=True)).get("TCPSynRetrans", 0))
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
 def _percentile(sorted_values: list[float], q: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -53,6 +63,7 @@ async def http(host: str, port: int, conc: int, count: int, seconds: float) -> d
     latencies: list[float] = []
     errors = 0
     issued = 0
+    retrans0 = _syn_retrans()
     t0 = time.monotonic()
     deadline = t0 + seconds
 
@@ -76,7 +87,7 @@ async def http(host: str, port: int, conc: int, count: int, seconds: float) -> d
     latencies.sort()
     return {"requests": len(latencies), "errors": errors, "elapsed_s": round(elapsed, 3),
             "rps": round(len(latencies) / elapsed, 1), "p50_ms": round(_percentile(latencies, 0.50) * 1e3, 3),
-            "p99_ms": round(_percentile(latencies, 0.99) * 1e3, 3)}
+            "p99_ms": round(_percentile(latencies, 0.99) * 1e3, 3), "syn_retrans": _syn_retrans() - retrans0}
 
 
 async def probe(host: str, port: int, seconds: float, bodies: int) -> dict:
