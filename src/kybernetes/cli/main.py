@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .. import __version__
 from .agent import add_agent_flags, add_agent_parser
+from .gcpolicy import GCPolicy
 
 
 def default_data_dir() -> Path:
@@ -227,7 +228,15 @@ def _run(coro_factory) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        return await coro_factory(stop)
+        if os.environ.get("KYB_GC") == "default":  # CPython's own collector, for comparisons
+            return await coro_factory(stop)
+        policy = GCPolicy()
+        policy.install()
+        collector = asyncio.create_task(policy.run(stop), name="gc-policy")
+        try:
+            return await coro_factory(stop)
+        finally:
+            collector.cancel()
 
     try:
         return asyncio.run(runner())
