@@ -150,8 +150,10 @@ class PodWorkers:
                 st.sandbox = await node.runtime.run_pod_sandbox(pod)
             self.states[key] = st
             self.by_uid[st.uid] = key
-            await self._post(pod, node, st)  # Pending, ContainerCreating
-            return 0.0
+            if not getattr(node.runtime, "starts_at_once", False):
+                await self._post(pod, node, st)  # Pending, ContainerCreating
+            # then on to the containers in the same sync, as upstream's SyncPod (re-queued instead, behind
+            # every other new pod, the containers of a burst's first pod waited for all its sandboxes)
         wake = await self._init_containers(pod, node, st)
         if st.init_done:
             wake = _earliest(wake, await self._containers(pod, node, st))

@@ -54,6 +54,9 @@ def _is_init(pod: dict, name: str) -> bool:
 class SimRuntime:
     name = "sim"
     version = "1.0"
+    # sandboxes and containers start in no time, so the pod workers go straight on to the
+    # containers and write one status (Running), as kwok does, not ContainerCreating first
+    starts_at_once = True
 
     def __init__(self, host_ip: str, clock: Callable[[], float] = time.time, log_dir: str | None = None):
         self.host_ip = host_ip
