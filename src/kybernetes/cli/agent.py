@@ -142,7 +142,8 @@ def run_agent_command(args):
         data_dir = (args.data_dir or default_data_dir()).expanduser().resolve()
         agent = NodeAgent(client, args.node_name or default_node_name(), args.node_ip or default_node_ip(), data_dir,
                           runtime_endpoint=args.container_runtime_endpoint, cgroup_root=args.cgroup_root,
-                          loopback_routes=args.loopback_route, cluster_dns=args.cluster_dns)
+                          loopback_routes=args.loopback_route, cluster_dns=args.cluster_dns,
+                          cluster_cidr=args.cluster_cidr)
         jobs = [agent.run(stop)]
         if args.proxy_mode != "none":  # the node's Service proxy and its routes to other nodes' pods
             from ..proxy.app import run_proxy

@@ -95,19 +95,24 @@ def containerd_config(layout: Layout, sandbox_image: str = PAUSE_IMAGE) -> str:
 
 
 def cni_conflist(pod_cidr: str, ipam_dir: Path) -> dict:
-    """bridge kyb0 (gateway .1, masquerade) + host-local on the node's pod CIDR + portmap + loopback."""
+    """bridge kyb0 (gateway .1) + host-local on the node's pod CIDR + portmap (hostPorts).
+
+    No `ipMasq` in the bridge: with it the plugin runs iptables about nine times for every
+    sandbox (a chain per pod, under the xtables lock); like flannel and k3s, the agent
+    installs one masquerade rule for the whole cluster network instead (`ensure_masquerade`).
+    No `loopback` plugin either: containerd's CRI brings up `lo` of every sandbox itself.
+    """
     net = ipaddress.ip_network(pod_cidr, strict=False)
     gateway = str(next(net.hosts()))
     return {
         "cniVersion": "1.0.0",
         "name": NETWORK_NAME,
         "plugins": [
-            {"type": "bridge", "bridge": BRIDGE, "isGateway": True, "ipMasq": True, "hairpinMode": True,
+            {"type": "bridge", "bridge": BRIDGE, "isGateway": True, "ipMasq": False, "hairpinMode": True,
              "ipam": {"type": "host-local", "dataDir": str(ipam_dir),
                       "ranges": [[{"subnet": str(net), "gateway": gateway}]],
                       "routes": [{"dst": "0.0.0.0/0"}]}},
             {"type": "portmap", "capabilities": {"portMappings": True}},
-            {"type": "loopback"},
         ],
     }
 
@@ -171,6 +176,48 @@ async def route_to_loopback(cidrs: list[str]) -> None:
         code, out = await _run("ip", "route", "replace", cidr, "dev", "lo")
         if code != 0:
             log.warning("routing %s to lo failed: %s", cidr, out.strip())
+
+
+MASQ_CHAIN = "KYB-POSTROUTING"
+MULTICAST = "224.0.0.0/4"
+
+
+def masquerade_rules(cluster_cidr: str) -> str:
+    """`iptables-restore --noflush` input: pods' traffic leaving the cluster network goes out with the node's address.
+
+    Pod to pod (on any node) keeps its addresses, as the Kubernetes network model asks;
+    multicast is left alone, as the bridge plugin's own masquerade did.
+    """
+    return "\n".join([
+        "*nat",
+        f":{MASQ_CHAIN} - [0:0]",  # declared chains are flushed: the rules below replace any earlier ones
+        f'-A {MASQ_CHAIN} -d {cluster_cidr} -m comment --comment "kybernetes: pod to pod" -j RETURN',
+        f'-A {MASQ_CHAIN} -d {MULTICAST} -m comment --comment "kybernetes: multicast" -j RETURN',
+        f'-A {MASQ_CHAIN} -s {cluster_cidr} -m comment --comment "kybernetes: pods leaving the cluster network" '
+        "-j MASQUERADE",
+        "COMMIT",
+        "",
+    ])
+
+
+MASQ_JUMP = ["-m", "comment", "--comment", "kybernetes pod masquerade", "-j", MASQ_CHAIN]
+
+
+async def ensure_masquerade(cluster_cidr: str) -> bool:
+    """Install (or rewrite) KYB-POSTROUTING and the jump to it from nat POSTROUTING; once, at agent start."""
+    proc = await asyncio.create_subprocess_exec("iptables-restore", "--noflush", stdin=asyncio.subprocess.PIPE,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await proc.communicate(masquerade_rules(cluster_cidr).encode())
+    if proc.returncode != 0:
+        log.warning("installing the pod masquerade rules failed: %s", out.decode(errors="replace").strip())
+        return False
+    code, _ = await _run("iptables", "-w", "-t", "nat", "-C", "POSTROUTING", *MASQ_JUMP)
+    if code != 0:
+        code, text = await _run("iptables", "-w", "-t", "nat", "-A", "POSTROUTING", *MASQ_JUMP)
+        if code != 0:
+            log.warning("adding the jump to %s failed: %s", MASQ_CHAIN, text.strip())
+            return False
+    return True
 
 
 def containerd_available() -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 from ..client.events import EventRecorder
 from ..client.informer import Informer, meta_key
 from ..client.rest import ApiError, RESTClient, wait_for_server
-from .containerd import Containerd, Layout, import_images, route_to_loopback, write_cni_config
+from .containerd import Containerd, Layout, ensure_masquerade, import_images, route_to_loopback, write_cni_config
 from .cri.client import CRIClient
 from .heartbeat import Heartbeats
 from .node import NodeHandle, node_labels, node_status, register_node
@@ -104,7 +104,7 @@ class NodeHeartbeats(Heartbeats):
 class NodeAgent:
     def __init__(self, client: RESTClient, node_name: str, node_ip: str, data_dir: Path,
                  runtime_endpoint: str = "", cgroup_root: str = "/kubepods", loopback_routes: list[str] | None = None,
-                 cluster_dns: list[str] | None = None, workers: int = 4):
+                 cluster_dns: list[str] | None = None, workers: int = 4, cluster_cidr: str = "10.42.0.0/16"):
         self.client = client
         self.name, self.ip = node_name, node_ip
         self.layout = Layout(Path(data_dir))
@@ -112,6 +112,7 @@ class NodeAgent:
         self.cgroup_root = cgroup_root
         self.loopback_routes = loopback_routes or []
         self.cluster_dns = cluster_dns or list(DEFAULT_CLUSTER_DNS)
+        self.cluster_cidr = cluster_cidr
         self.workers_count = workers
         self.containerd: Containerd | None = None
         self.cri: CRIClient | None = None
@@ -204,6 +205,7 @@ class NodeAgent:
                  version.runtime_api_version, endpoint)
         if self.loopback_routes:
             await route_to_loopback(self.loopback_routes)
+        await ensure_masquerade(self.cluster_cidr)  # the CNI bridge does not masquerade (see cni_conflist)
         self.layout.images.mkdir(parents=True, exist_ok=True)
         socket = endpoint.removeprefix("unix://")
         await import_images(Path(socket), self.layout.images)
