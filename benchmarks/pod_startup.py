@@ -8,7 +8,10 @@ it, and measures in one run:
      time from the first call to StartContainer returning;
   2. kybernetes: N pods created at once through the API, per pod the time from its create
      request to a watch event showing it Running;
-and prints p50/p99 of both and their ratio. Everything is removed afterwards.
+and prints p50/p99 of both and their ratio, with where the time went: for containerd alone
+RunPodSandbox against CreateContainer + StartContainer, for kybernetes the first watch
+events showing the pod bound to the node (scheduler), with its pod IP (kubelet: sandbox
+up) and Running. Everything is removed afterwards.
 
     .venv/bin/python benchmarks/pod_startup.py [--pods 30]     (as root)
 """
@@ -56,12 +59,13 @@ def pod(name: str) -> dict:
 
 
 # --- inside the namespace ----------------------------------------------------------------------------
-async def containerd_alone(socket: str, n: int, log_root: Path) -> list[float]:
+async def containerd_alone(socket: str, n: int, log_root: Path) -> tuple[list[float], list[float]]:
     from kybernetes.kubelet.cri.client import CRIClient
     from kybernetes.kubelet.runtime.cri_config import container_config, sandbox_config
 
     cri = CRIClient(socket)
     image = (await cri.image_status(IMAGE)).id
+    sandbox: dict[int, float] = {}
 
     async def one(i: int) -> float:
         p = pod(f"ctr-{i}")
@@ -71,6 +75,7 @@ async def containerd_alone(socket: str, n: int, log_root: Path) -> list[float]:
         t0 = time.monotonic()
         sb_cfg = sandbox_config(p, log_dir, CGROUP)
         sid = await cri.run_pod_sandbox(sb_cfg)
+        sandbox[i] = time.monotonic() - t0
         cfg = container_config(p, p["spec"]["containers"][0], 0, sb_cfg, image, [], [])
         cid = await cri.create_container(sid, cfg, sb_cfg)
         await cri.start_container(cid)
@@ -78,7 +83,8 @@ async def containerd_alone(socket: str, n: int, log_root: Path) -> list[float]:
         return took
 
     try:
-        return list(await asyncio.gather(*(one(i) for i in range(n))))
+        took = list(await asyncio.gather(*(one(i) for i in range(n))))
+        return took, [sandbox[i] for i in range(n)]
     finally:
         for sb in await cri.list_pod_sandboxes():
             if sb.metadata.name.startswith("ctr-"):
@@ -87,12 +93,15 @@ async def containerd_alone(socket: str, n: int, log_root: Path) -> list[float]:
         await cri.close()
 
 
-async def through_kubelet(kubeconfig: str, n: int, prefix: str) -> list[float]:
+async def through_kubelet(kubeconfig: str, n: int, prefix: str) -> dict[str, list[float]]:
+    """Per stage, per pod: seconds from the create request to the first watch event showing it."""
     from kybernetes.client.rest import RESTClient
 
     client = RESTClient.from_kubeconfig(kubeconfig, "pod-startup-bench")
     created: dict[str, float] = {}
     running: dict[str, float] = {}
+    bound: dict[str, float] = {}
+    has_ip: dict[str, float] = {}
     try:
         rv = (await client.list("", "v1", "pods", "default"))["metadata"]["resourceVersion"]
 
@@ -100,8 +109,15 @@ async def through_kubelet(kubeconfig: str, n: int, prefix: str) -> list[float]:
             async for ev in client.watch("", "v1", "pods", "default", resourceVersion=rv, timeoutSeconds=300):
                 obj = ev["object"]
                 name = obj["metadata"]["name"]
-                if name.startswith(prefix) and (obj.get("status") or {}).get("phase") == "Running":
-                    running.setdefault(name, time.monotonic())
+                if not name.startswith(prefix):
+                    continue
+                now, status = time.monotonic(), obj.get("status") or {}
+                if (obj.get("spec") or {}).get("nodeName"):
+                    bound.setdefault(name, now)
+                if status.get("podIP"):
+                    has_ip.setdefault(name, now)
+                if status.get("phase") == "Running":
+                    running.setdefault(name, now)
                     if len(running) == n:
                         return
 
@@ -115,16 +131,17 @@ async def through_kubelet(kubeconfig: str, n: int, prefix: str) -> list[float]:
 
         await asyncio.gather(*(create(i) for i in range(n)))
         await asyncio.wait_for(watcher, 300)
-        return [running[k] - created[k] for k in created]
+        return {stage: [seen.get(k, running[k]) - created[k] for k in created]
+                for stage, seen in (("bound", bound), ("pod IP", has_ip), ("Running", running))}
     finally:
         await client.close()
 
 
 async def inner(kubeconfig: str, socket: str, n: int, log_root: str) -> None:
     warm = await through_kubelet(kubeconfig, 1, "warm-")  # the image's snapshot, the CNI bridge
-    ctr = await containerd_alone(socket, n, Path(log_root))
+    ctr, sandboxes = await containerd_alone(socket, n, Path(log_root))
     kyb = await through_kubelet(kubeconfig, n, "pod-")
-    print(json.dumps({"warmup": warm, "containerd": ctr, "kubelet": kyb}))
+    print(json.dumps({"warmup": warm["Running"], "containerd": ctr, "sandboxes": sandboxes, "kubelet": kyb}))
 
 
 # --- outside: namespace, server, cleanup -------------------------------------------------------------
@@ -180,7 +197,7 @@ def cleanup(proc: subprocess.Popen | None, data: Path) -> None:
     shutil.rmtree(data, ignore_errors=True)
 
 
-def main(n: int) -> None:
+def main(n: int, keep_log: str = "") -> None:
     if os.geteuid() != 0:
         sys.exit("needs root: network namespaces and containerd")
     data = Path(tempfile.mkdtemp(prefix="kyb-bench-", dir="/tmp"))
@@ -207,23 +224,30 @@ def main(n: int) -> None:
         else:
             raise RuntimeError("node-a did not become Ready")
         socket = data / "agent" / "containerd" / "containerd.sock"
+        load = os.getloadavg()[0]
         out = subprocess.run(
             ["nsenter", f"--net=/run/netns/{NS}", sys.executable, __file__, "--inner", str(kubeconfig), str(socket),
              str(n), str(data / "bench-logs")], capture_output=True, text=True, timeout=600, env=env)
         if out.returncode != 0:
             raise RuntimeError(out.stderr[-3000:])
-        report(json.loads(out.stdout.strip().splitlines()[-1]), n)
+        report(json.loads(out.stdout.strip().splitlines()[-1]), n, load)
     finally:
+        if keep_log and (data / "server.log").exists():
+            shutil.copy(data / "server.log", keep_log)
         cleanup(proc, data)
 
 
-def report(r: dict, n: int) -> None:
-    ctr, kyb = r["containerd"], r["kubelet"]
+def report(r: dict, n: int, load: float) -> None:
+    ctr, kyb = r["containerd"], r["kubelet"]["Running"]
     print(f"machine: {platform.node()} {os.cpu_count()} cores, {platform.platform()}")
-    print(f"{n} pods created at once on one node (busybox `sleep 3600`, image present)")
-    print(f"{'':28} {'p50':>8} {'p99':>8} {'mean':>8} {'max':>8}")
-    for label, v in (("containerd alone (CRI)", ctr), ("kybernetes (create->Running)", kyb)):
-        print(f"{label:28} {pct(v, .5):7.2f}s {pct(v, .99):7.2f}s {statistics.mean(v):7.2f}s {max(v):7.2f}s")
+    print(f"{n} pods created at once on one node (busybox `sleep 3600`, image present); "
+          f"1-min load average before: {load:.2f}")
+    print(f"{'':36} {'p50':>8} {'p99':>8} {'mean':>8} {'max':>8}")
+    rows = (("containerd alone (CRI)", ctr), ("  of which RunPodSandbox returned", r["sandboxes"]),
+            ("kybernetes (create->Running)", kyb), ("  create -> bound to the node", r["kubelet"]["bound"]),
+            ("  create -> pod IP in status", r["kubelet"]["pod IP"]))
+    for label, v in rows:
+        print(f"{label:36} {pct(v, .5):7.2f}s {pct(v, .99):7.2f}s {statistics.mean(v):7.2f}s {max(v):7.2f}s")
     print(f"ratio kybernetes/containerd: p50 {pct(kyb, .5) / pct(ctr, .5):.2f}x, p99 {pct(kyb, .99) / pct(ctr, .99):.2f}x")
     print(f"targets: p99 < 3 s: {'yes' if pct(kyb, .99) < 3 else 'no'}; "
           f"overhead < 2x: {'yes' if pct(kyb, .99) / pct(ctr, .99) < 2 else 'no'}")
@@ -235,4 +259,6 @@ if __name__ == "__main__":
     else:
         ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
         ap.add_argument("--pods", type=int, default=30)
-        main(ap.parse_args().pods)
+        ap.add_argument("--keep-log", default="", help="copy the server's log (all components) to this file")
+        args = ap.parse_args()
+        main(args.pods, args.keep_log)
