@@ -405,6 +405,63 @@ def test_external_traffic_policy_local_uses_only_local_endpoints(cluster, web):
     assert set(seen) <= local, (seen, local)
 
 
+def _firewall_drops(c: Cluster, svc_port: str) -> int:
+    """Packets node A's KUBE-PROXY-FIREWALL dropped for `svc_port` ("ns/name:port")."""
+    out = sh("ip", "netns", "exec", c.a, "iptables", "-t", "filter", "-L", "KUBE-PROXY-FIREWALL", "-v", "-n", "-x")
+    return sum(int(line.split()[0]) for line in out.splitlines() if f"{svc_port} traffic not accepted" in line)
+
+
+def test_load_balancer_source_ranges_admit_only_their_sources(cluster, web):
+    """Node A (iptables, KUBE-FW-*) and node B (userspace) answer node B's address on their ingress address
+    only while it is inside spec.loadBalancerSourceRanges; outside, node A's firewall drops it."""
+    c = cluster
+    names = set(web_pods(c))
+    c.apply(service("web-fw", {"app": "web"}, port=8081, type_="LoadBalancer",
+                    loadBalancerSourceRanges=[f"{c.ip_b}/32"]))
+    c.wait("load balancer ingress", lambda: c.get("service", "web-fw")["status"]["loadBalancer"]["ingress"])
+    for ip in (c.ip_a, c.ip_b):
+        c.wait(f"{ip}:8081 to answer node B, inside the range", lambda ip=ip: host_fetch(c.b, ip, 8081) in names, 30)
+    c.kubectl("patch", "service", "web-fw", "-p", json.dumps({"spec": {"loadBalancerSourceRanges": ["192.0.2.0/24"]}}))
+    c.wait("node A to drop node B, now outside the range",
+           lambda: host_fetch(c.b, c.ip_a, 8081) == "" and _firewall_drops(c, "default/web-fw:http") > 0, 60)
+    c.wait("node B's userspace proxy to refuse it too", lambda: host_fetch(c.b, c.ip_b, 8081) == "", 30)
+    assert set(fetch(c, "client-a", c.get("service", "web-fw")["spec"]["clusterIP"], 3, 8081)) <= names  # ClusterIP
+    c.kubectl("patch", "service", "web-fw", "-p", json.dumps({"spec": {"loadBalancerSourceRanges": [
+        "192.0.2.0/24", f"{c.ip_b.rsplit('.', 1)[0]}.0/24"]}}))
+    for ip in (c.ip_a, c.ip_b):
+        c.wait(f"{ip}:8081 to answer node B again", lambda ip=ip: host_fetch(c.b, ip, 8081) in names, 30)
+
+
+def health_check(ns: str, ip: str, port: int) -> tuple[int, dict] | None:
+    p = subprocess.run(["ip", "netns", "exec", ns, "busybox", "nc", "-w", "3", ip, str(port)],
+                       input=b"GET /healthz HTTP/1.0\r\n\r\n", capture_output=True, timeout=15)
+    head, _, body = p.stdout.partition(b"\r\n\r\n")  # bytes: text mode would turn \r\n into \n
+    if not head.startswith(b"HTTP/1."):
+        return None
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_health_check_node_port_reports_local_endpoints(cluster, web):
+    """LoadBalancer + externalTrafficPolicy Local: each node's proxy answers on spec.healthCheckNodePort with
+    the Service's local ready endpoints, 200 where there are some and 503 where there are none."""
+    c = cluster
+    c.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "hc-a", "labels": {"app": "hc"}},
+             "spec": httpd_pod_spec("node-a")},
+            service("web-hc", {"app": "hc"}, port=8082, type_="LoadBalancer", externalTrafficPolicy="Local"))
+    c.running_pod("hc-a")
+    port = c.get("service", "web-hc")["spec"]["healthCheckNodePort"]
+    who = {"namespace": "default", "name": "web-hc"}
+    c.wait("node A to report its endpoint", lambda: health_check(c.b, c.ip_a, port) == (
+        200, {"service": who, "localEndpoints": 1, "serviceProxyHealthy": True}), 30)
+    c.wait("node B (userspace) to report none", lambda: health_check(c.a, c.ip_b, port) == (
+        503, {"service": who, "localEndpoints": 0, "serviceProxyHealthy": True}), 30)
+    c.kubectl("delete", "pod", "hc-a", "--wait=false")
+    c.wait("node A to report none once the pod is gone", lambda: health_check(c.b, c.ip_a, port) == (
+        503, {"service": who, "localEndpoints": 0, "serviceProxyHealthy": True}), 60)
+    c.kubectl("delete", "service", "web-hc")
+    c.wait("the health check port to close", lambda: health_check(c.b, c.ip_a, port) is None, 30)
+
+
 # --- cluster DNS from pods (issue 5): kyb dns behind the kube-dns Service at 10.43.0.10 ---------
 def nslookup(c: Cluster, pod: str, name: str) -> str:
     return c.kubectl("exec", pod, "--", "nslookup", name, "10.43.0.10", timeout=60, check=False)

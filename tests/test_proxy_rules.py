@@ -6,7 +6,7 @@ import asyncio
 
 from kybernetes.proxy.hostgw import desired_routes
 from kybernetes.proxy.iptables import IptablesProxier
-from kybernetes.proxy.model import NodeConfig, changed_keys, service_ports, stale_udp_flows
+from kybernetes.proxy.model import NodeConfig, changed_keys, health_checks, service_ports, stale_udp_flows
 from kybernetes.proxy.rules import build, chain_hash, restore_text, service_chains_in, svc_chain
 from kybernetes.proxy.userspace import Balancer, endpoints_for, listen_addresses
 
@@ -93,6 +93,100 @@ def test_node_port_cluster_policy_masquerades_and_load_balancer_ip():
            "-j KUBE-MARK-MASQ" in t
     assert f'"default/lb:http loadbalancer IP" -m tcp -p tcp -d 10.254.0.1/32 --dport 80 -j KUBE-EXT-{h}' in t
     assert "-d 10.254.0.1/32 -j KUBE-NODEPORTS" in t
+
+
+def _lb(name="lb", ingress=("10.254.0.1",), ports=None, **spec):
+    s = svc(name, type="LoadBalancer", ports=ports or [{"name": "http", "port": 80, "nodePort": 30081,
+                                                        "protocol": "TCP"}], **spec)
+    s["status"] = {"loadBalancer": {"ingress": [{"ip": ip} for ip in ingress]}}
+    return s
+
+
+def test_load_balancer_source_ranges_go_through_a_firewall_chain():
+    """Upstream's KUBE-FW-<h>: allowed sources jump on to KUBE-EXT-<h>; the rest is dropped in filter."""
+    s = _lb(loadBalancerSourceRanges=["192.0.2.0/25 ", "10.253.0.0/16", "bogus", "2001:db8::/64"])
+    node = NodeConfig("node-a", "10.42.0.0/16", node_ip="10.253.7.1")
+    t = text([s], [eps("lb", ("10.42.1.7", "node-b", True))], node)
+    h = chain_hash("default/lb:http", "tcp")
+    assert f"-A KUBE-SERVICES -m comment --comment \"default/lb:http loadbalancer IP\" -m tcp -p tcp " \
+           f"-d 10.254.0.1/32 --dport 80 -j KUBE-FW-{h}" in t
+    fw = [line for line in t.splitlines() if line.startswith(f"-A KUBE-FW-{h} ")]
+    assert fw == [
+        f'-A KUBE-FW-{h} -m comment --comment "default/lb:http loadbalancer IP" -s 10.253.0.0/16 -j KUBE-EXT-{h}',
+        f'-A KUBE-FW-{h} -m comment --comment "default/lb:http loadbalancer IP" -s 192.0.2.0/25 -j KUBE-EXT-{h}',
+        # the node is inside a range: its own requests to the VIP come from the VIP
+        f'-A KUBE-FW-{h} -m comment --comment "default/lb:http loadbalancer IP" -s 10.254.0.1/32 -j KUBE-EXT-{h}',
+        f'-A KUBE-FW-{h} -m comment --comment "other traffic to default/lb:http will be dropped by '
+        'KUBE-PROXY-FIREWALL"']
+    assert f'-A KUBE-PROXY-FIREWALL -m comment --comment "default/lb:http traffic not accepted by KUBE-FW-{h}" ' \
+           "-m tcp -p tcp -d 10.254.0.1/32 --dport 80 -j DROP" in t
+    assert f":KUBE-FW-{h} - [0:0]" in t
+    # node ports are not subject to the ranges (as upstream)
+    assert f"--dport 30081 -j KUBE-EXT-{h}" in t
+    # a node outside every range gets no rule for the VIP as a source
+    t2 = text([s], [eps("lb", ("10.42.1.7", "node-b", True))], NodeConfig("node-a", "10.42.0.0/16",
+                                                                          node_ip="172.16.0.1"))
+    assert "-s 10.254.0.1/32" not in t2
+    # without endpoints there is no firewall chain: the filter rejects, as for any LoadBalancer
+    t3 = text([s], [], node)
+    assert f"KUBE-FW-{h}" not in t3 and "-d 10.254.0.1/32 --dport 80 -j REJECT" in t3
+    # without ranges (or without an ingress address) the VIP goes straight to the external chain
+    assert "KUBE-FW-" not in text([_lb()], [eps("lb", ("10.42.1.7", "node-b", True))], node)
+    assert "KUBE-FW-" not in text([_lb(ingress=(), loadBalancerSourceRanges=["10.0.0.0/8"])],
+                                  [eps("lb", ("10.42.1.7", "node-b", True))], node)
+
+
+def test_firewall_chain_is_deleted_when_the_ranges_go():
+    slices = [eps("lb", ("10.42.1.7", "node-b", True))]
+    before = service_ports([_lb(loadBalancerSourceRanges=["10.0.0.0/8"])], slices)
+    after = service_ports([_lb()], slices)
+    rs = build(after, NODE)
+    existing = {n for n in build(before, NODE).nat if n.startswith("KUBE-")}
+    inp = restore_text(rs, changed_keys(before, after), existing)
+    h = chain_hash("default/lb:http", "tcp")
+    assert inp.deleted_chains == [f"KUBE-FW-{h}"] and f"-X KUBE-FW-{h}" in inp.text
+
+
+def test_health_check_node_port_accepted_and_counted():
+    s = _lb(externalTrafficPolicy="Local", healthCheckNodePort=32001,
+            ports=[{"name": "http", "port": 80, "nodePort": 30081, "protocol": "TCP"},
+                   {"name": "alt", "port": 81, "nodePort": 30082, "protocol": "TCP"}])
+    sl = eps("lb", ("10.42.0.5", "node-a", True), ("10.42.0.6", "node-a", False), ("10.42.1.7", "node-b", True))
+    alt = eps("lb", ("10.42.0.5", "node-a", True), pname="alt")
+    alt["metadata"]["name"] = "lb-alt"
+    ports = service_ports([s], [sl, alt])
+    t = restore_text(build(ports, NODE)).text
+    assert '-A KUBE-NODEPORTS -m comment --comment "default/lb:http health check node port" -m tcp -p tcp ' \
+           "--dport 32001 -j ACCEPT" in t.split("*nat")[0]
+    # ready endpoints on this node, each address once across the ports
+    assert health_checks(ports, "node-a") == {("default", "lb"): (32001, 1)}
+    assert health_checks(ports, "node-b") == {("default", "lb"): (32001, 1)}
+    assert health_checks(ports, "node-c") == {("default", "lb"): (32001, 0)}
+    # only LoadBalancer + Local has one, whatever the spec says
+    cluster = service_ports([_lb(externalTrafficPolicy="Cluster", healthCheckNodePort=32001)], [sl])
+    assert health_checks(cluster, "node-a") == {} and "32001" not in restore_text(build(cluster, NODE)).text
+
+
+def test_userspace_enforces_source_ranges_on_load_balancer_addresses_only():
+    from kybernetes.proxy.userspace import UserspaceProxier
+
+    s = _lb(loadBalancerSourceRanges=["192.0.2.0/25"], ports=[{"name": "http", "port": 80, "protocol": "TCP"}])
+    ports = service_ports([s], [eps("lb", ("10.42.1.7", "node-b", True))])
+    proxier = UserspaceProxier(NODE)
+
+    async def run():
+        await proxier.sync(ports)  # binding these addresses fails here (not local): logged, balancers still set
+        await proxier.close()
+
+    asyncio.run(run())
+    lb, cluster = proxier.balancers[("tcp", "10.254.0.1", 80)], proxier.balancers[("tcp", "10.43.0.20", 80)]
+    assert lb.admits("192.0.2.9") and not lb.admits("192.0.2.200") and not lb.admits("10.253.0.2")
+    assert cluster.admits("10.253.0.2")  # the ClusterIP is not behind the load balancer's firewall
+
+
+def test_invalid_packets_dropped_unless_conntrack_is_liberal():
+    assert "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP" in text([], [])
+    assert "INVALID" not in text([], [], NodeConfig("node-a", "10.42.0.0/16", tcp_be_liberal=True))
 
 
 def test_internal_traffic_policy_local_and_session_affinity():

@@ -2,26 +2,39 @@
 
 Any change requests a sync; the runner coalesces them (100 ms) and runs one at a time. The
 sync recomputes the service ports from the caches and hands them to the mode's proxier,
-which works out what changed. With `host_gw` the same Node informer keeps the routes to
-the other nodes' pod CIDRs (see hostgw.py).
+which works out what changed, and to the health check server (healthcheck.py), in both modes.
+The node's own InternalIP comes from its Node object (for loadBalancerSourceRanges that cover
+the node). With `host_gw` the same Node informer keeps the routes to the other nodes' pod
+CIDRs (see hostgw.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import shutil
+from pathlib import Path
 
 from ..client.factory import InformerFactory
 from ..client.rest import RESTClient, wait_for_server
-from .hostgw import HostGateway
+from .healthcheck import ServiceHealthServer
+from .hostgw import HostGateway, node_internal_ip
 from .iptables import IptablesProxier, run_cmd
-from .model import NodeConfig, service_ports
+from .model import NodeConfig, health_checks, service_ports
 from .runner import SyncRunner
 from .userspace import UserspaceProxier
 
 log = logging.getLogger("kybernetes.proxy")
+
+
+def conntrack_tcp_be_liberal() -> bool:
+    """The sysctl upstream reads to decide whether to drop INVALID packets (of this network namespace)."""
+    try:
+        return Path("/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal").read_text().strip() not in ("", "0")
+    except OSError:
+        return False
 
 
 def default_mode() -> str:
@@ -49,9 +62,28 @@ class Proxy:
         self.host_gw = HostGateway(node.name) if host_gw else None
         self.routes = SyncRunner("host-gw routes", self._sync_routes, min_sync_interval, periodic=60.0)
         self.ready = asyncio.Event()
+        self.sync_ok = True
+        self.health = ServiceHealthServer(node.node_port_addresses, lambda: self.sync_ok)
+
+    def _own_ip(self) -> str:
+        node = self.nodes.get(self.node.name) or next(
+            (n for n in self.nodes.list() if n["metadata"]["name"] == self.node.name), None)
+        return node_internal_ip(node) if node else ""
 
     async def _sync(self) -> None:
-        await self.proxier.sync(service_ports(self.services.list(), self.slices.list()))
+        ip = self._own_ip()
+        if ip != self.node.node_ip:
+            self.node = dataclasses.replace(self.node, node_ip=ip)
+            self.proxier.node = self.node
+        ports = service_ports(self.services.list(), self.slices.list())
+        try:
+            await self.proxier.sync(ports)
+            self.sync_ok = True
+        except Exception:
+            self.sync_ok = False
+            raise
+        finally:
+            await self.health.sync(health_checks(ports, self.node.name))
 
     async def _sync_routes(self) -> None:
         await self.host_gw.sync(self.nodes.list())
@@ -67,9 +99,8 @@ class Proxy:
         for inf in (self.services, self.slices):
             inf.add_handler(lambda o: self.runner.request(), lambda o, n: self.runner.request(),
                             lambda o: self.runner.request())
-        if self.host_gw is not None:
-            self.nodes.add_handler(lambda o: self.routes.request(), lambda o, n: self._node_update(o, n),
-                                   lambda o: self.routes.request())
+        self.nodes.add_handler(lambda o: self._node_update(None, o), lambda o, n: self._node_update(o, n),
+                               lambda o: self._node_update(o, None))
         factory.start(stop)
         await factory.wait_synced(self.services, self.slices, self.nodes)
         tasks = [asyncio.create_task(self.runner.run(stop))]
@@ -84,18 +115,25 @@ class Proxy:
         finally:
             if isinstance(self.proxier, UserspaceProxier):
                 await self.proxier.close()
+            await self.health.close()
             await factory.join()
 
-    def _node_update(self, old: dict, new: dict) -> None:
+    def _node_update(self, old: dict | None, new: dict | None) -> None:
         def key(n):
-            return ((n.get("spec") or {}).get("podCIDR"), (n.get("status") or {}).get("addresses"))
+            return ((n or {}).get("spec") or {}).get("podCIDR"), ((n or {}).get("status") or {}).get("addresses")
 
-        if key(old) != key(new):  # heartbeats change nothing that routes depend on
+        if key(old) == key(new):  # heartbeats change nothing that routes or rules depend on
+            return
+        if self.host_gw is not None:
             self.routes.request()
+        if (new or old or {}).get("metadata", {}).get("name") == self.node.name:
+            self.runner.request()  # our own InternalIP (loadBalancerSourceRanges)
 
 
 async def run_proxy(client: RESTClient, stop: asyncio.Event, node_name: str, mode: str = "", cluster_cidr: str = "",
                     service_cidr: str = "10.43.0.0/16", node_port_addresses: tuple[str, ...] = (),
                     host_gw: bool = False) -> None:
-    node = NodeConfig(node_name, cluster_cidr, tuple(node_port_addresses))
-    await Proxy(client, node, mode or default_mode(), service_cidr, host_gw).run(stop)
+    mode = mode or default_mode()
+    node = NodeConfig(node_name, cluster_cidr, tuple(node_port_addresses),
+                      tcp_be_liberal=mode == "iptables" and conntrack_tcp_be_liberal())
+    await Proxy(client, node, mode, service_cidr, host_gw).run(stop)

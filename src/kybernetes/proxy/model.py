@@ -44,6 +44,8 @@ class ServicePort:
     external_local: bool = False  # externalTrafficPolicy: Local
     internal_local: bool = False  # internalTrafficPolicy: Local
     affinity_seconds: int = 0  # sessionAffinity ClientIP timeout; 0: none
+    source_ranges: tuple[str, ...] = ()  # loadBalancerSourceRanges (IPv4 CIDRs): who may use the LB IPs
+    health_check_node_port: int = 0  # LoadBalancer with externalTrafficPolicy Local
     endpoints: tuple[Endpoint, ...] = ()
 
     @property
@@ -60,6 +62,10 @@ class ServicePort:
         ready = tuple(e for e in self.endpoints if e.ready)
         return ready or tuple(e for e in self.endpoints if e.serving and e.terminating)
 
+    @property
+    def service(self) -> tuple[str, str]:
+        return self.namespace, self.name
+
 
 @dataclass(frozen=True)
 class NodeConfig:
@@ -67,6 +73,8 @@ class NodeConfig:
     cluster_cidr: str = ""  # pod traffic comes from here (upstream's local detector)
     node_port_addresses: tuple[str, ...] = ()  # empty: every local address (addrtype LOCAL)
     masquerade_all: bool = False
+    node_ip: str = ""  # lets the node itself through a loadBalancerSourceRanges firewall that covers it
+    tcp_be_liberal: bool = False  # nf_conntrack_tcp_be_liberal set: no DROP of INVALID packets (as upstream)
 
 
 def _int(value, default: int = 0) -> int:
@@ -81,6 +89,19 @@ def _ipv4(ip: str) -> bool:
         return ipaddress.ip_address(ip).version == 4
     except ValueError:
         return False
+
+
+def _cidrs(values) -> tuple[str, ...]:
+    """IPv4 networks of loadBalancerSourceRanges, normalized; others and unparsable ones dropped (as upstream)."""
+    out = set()
+    for v in values or ():
+        try:
+            net = ipaddress.ip_network(str(v).strip(), strict=False)
+        except ValueError:
+            continue
+        if net.version == 4:
+            out.add(str(net))
+    return tuple(sorted(out))
 
 
 def _target(port: dict, slice_ports: list[dict]) -> int | None:
@@ -138,6 +159,9 @@ def service_ports(services: list[dict], slices: list[dict]) -> dict[str, Service
             cfg = ((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {})
             affinity = _int(cfg.get("timeoutSeconds"), 10800) or 10800
         node_ports_allowed = spec.get("type") in ("NodePort", "LoadBalancer")
+        external_local = spec.get("externalTrafficPolicy") == "Local" and node_ports_allowed
+        health_port = _int(spec.get("healthCheckNodePort")) if external_local and spec.get(
+            "type") == "LoadBalancer" else 0
         for port in spec.get("ports") or ():
             sp = ServicePort(
                 namespace=ns, name=name, port_name=port.get("name") or "",
@@ -145,9 +169,10 @@ def service_ports(services: list[dict], slices: list[dict]) -> dict[str, Service
                 node_port=_int(port.get("nodePort")) if node_ports_allowed else 0,
                 external_ips=tuple(sorted(ip for ip in spec.get("externalIPs") or () if _ipv4(ip))),
                 load_balancer_ips=lb_ips,
-                external_local=spec.get("externalTrafficPolicy") == "Local" and node_ports_allowed,
+                external_local=external_local,
                 internal_local=spec.get("internalTrafficPolicy") == "Local",
-                affinity_seconds=affinity, endpoints=_endpoints(port, slices_of))
+                affinity_seconds=affinity, source_ranges=_cidrs(spec.get("loadBalancerSourceRanges")) if lb_ips else (),
+                health_check_node_port=health_port, endpoints=_endpoints(port, slices_of))
             out[sp.key] = sp
     return out
 
@@ -182,3 +207,18 @@ def stale_udp_flows(old: dict[str, ServicePort], new: dict[str, ServicePort]) ->
             if after.node_port:
                 cmds.append(["-D", "-p", "udp", "--orig-port-dst", str(after.node_port)])
     return cmds
+
+
+def health_checks(ports: dict[str, ServicePort], node: str) -> dict[tuple[str, str], tuple[int, int]]:
+    """(namespace, name) -> (healthCheckNodePort, local ready endpoints) for every Service that has one.
+
+    As upstream counts them: ready endpoints on this node, each address once however many ports.
+    """
+    ips: dict[tuple[str, str], set[str]] = {}
+    port_of: dict[tuple[str, str], int] = {}
+    for sp in ports.values():
+        if not sp.health_check_node_port:
+            continue
+        port_of[sp.service] = sp.health_check_node_port
+        ips.setdefault(sp.service, set()).update(e.ip for e in sp.endpoints if e.ready and e.node == node)
+    return {svc: (port, len(ips[svc])) for svc, port in port_of.items()}

@@ -4,8 +4,12 @@ nat:    PREROUTING, OUTPUT -> KUBE-SERVICES -> KUBE-SVC-<h> (cluster policy) | K
         policy) -> KUBE-SEP-<h> (DNAT to one endpoint); NodePorts through KUBE-NODEPORTS and external
         addresses (externalIPs, load balancer ingress) through KUBE-EXT-<h>; KUBE-MARK-MASQ marks
         packets that KUBE-POSTROUTING masquerades.
+        A LoadBalancer with loadBalancerSourceRanges sends its ingress traffic through KUBE-FW-<h>, which
+        passes allowed sources on to KUBE-EXT-<h>; the rest leaves the chain without DNAT.
 filter: KUBE-SERVICES / KUBE-EXTERNAL-SERVICES reject traffic to services without endpoints,
-        KUBE-FORWARD accepts marked and established forwarded traffic.
+        KUBE-FORWARD accepts marked and established forwarded traffic, KUBE-PROXY-FIREWALL drops new
+        connections to a firewalled LoadBalancer IP that were not DNATed (so not allowed), and
+        KUBE-NODEPORTS accepts the health check node ports.
 
 Chain names hash the ServicePortName and protocol (and the endpoint) with SHA-256 and keep 16
 base32 characters, as upstream does, so names are the same as upstream's for the same service.
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 from dataclasses import dataclass, field
 
 from .model import Endpoint, NodeConfig, ServicePort
@@ -38,6 +43,9 @@ JUMPS = (
     ("filter", "FORWARD", "-m comment --comment \"kubernetes forwarding rules\" -j KUBE-FORWARD"),
     ("filter", "OUTPUT", "-m conntrack --ctstate NEW -m comment --comment \"kubernetes service portals\" "
                          "-j KUBE-SERVICES"),
+    ("filter", "INPUT", "-m comment --comment \"kubernetes health check service ports\" -j KUBE-NODEPORTS"),
+    *[("filter", chain, "-m conntrack --ctstate NEW -m comment --comment \"kubernetes load balancer firewall\" "
+                        "-j KUBE-PROXY-FIREWALL") for chain in ("INPUT", "OUTPUT", "FORWARD")],
     ("nat", "PREROUTING", "-m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES"),
     ("nat", "OUTPUT", "-m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES"),
     ("nat", "POSTROUTING", "-m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING"),
@@ -60,8 +68,19 @@ def ext_chain(sp: ServicePort) -> str:
     return "KUBE-EXT-" + chain_hash(sp.key, sp.protocol)
 
 
+def fw_chain(sp: ServicePort) -> str:
+    return "KUBE-FW-" + chain_hash(sp.key, sp.protocol)
+
+
 def sep_chain(sp: ServicePort, ep: Endpoint) -> str:
     return "KUBE-SEP-" + chain_hash(sp.key, sp.protocol, ep.address)
+
+
+def _contains(cidr: str, ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip) in ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
 
 
 def _c(text: str) -> str:
@@ -117,6 +136,8 @@ def _service(rs: Ruleset, sp: ServicePort, node: NodeConfig) -> None:
     external_policy = local if sp.external_local else cluster
     uses_external = bool(cluster_eps) and sp.externally_accessible
     external_chain = ext_chain(sp) if sp.externally_accessible else external_policy
+    uses_fw = bool(cluster_eps) and bool(sp.load_balancer_ips) and bool(sp.source_ranges)
+    lb_chain = fw_chain(sp) if uses_fw else external_chain
 
     if cluster_eps and (not sp.internal_local or sp.externally_accessible):
         _policy_chain(rs, sp, cluster, cluster_eps)
@@ -167,9 +188,23 @@ def _service(rs: Ruleset, sp: ServicePort, node: NodeConfig) -> None:
     for ip in sp.load_balancer_ips:
         dst = f"{match} -d {ip}/32 --dport {sp.port}"
         if uses_external:
-            rs.nat["KUBE-SERVICES"].append(f"{_c(f'{key} loadbalancer IP')} {dst} -j {external_chain}")
+            rs.nat["KUBE-SERVICES"].append(f"{_c(f'{key} loadbalancer IP')} {dst} -j {lb_chain}")
+        if uses_fw:
+            rs.filter["KUBE-PROXY-FIREWALL"].append(
+                f"{_c(f'{key} traffic not accepted by {lb_chain}')} {dst} -j DROP")
         if not external_eps:
             rs.filter["KUBE-EXTERNAL-SERVICES"].append(f"{_c(f'{key} {why}')} {dst} -j {verdict}")
+    if uses_fw:  # upstream's firewall chain: allowed sources go on to the external chain
+        fw = rs.chain(lb_chain, key)
+        allowed = _c(f"{key} loadbalancer IP")
+        fw += [f"{allowed} -s {cidr} -j {external_chain}" for cidr in sp.source_ranges]
+        if node.node_ip and any(_contains(cidr, node.node_ip) for cidr in sp.source_ranges):
+            # a VIP that is a local address loops back with itself as the source
+            fw += [f"{allowed} -s {ip}/32 -j {external_chain}" for ip in sp.load_balancer_ips]
+        fw.append(_c(f"other traffic to {key} will be dropped by KUBE-PROXY-FIREWALL"))
+    if sp.health_check_node_port:  # accepted whether or not this node has local endpoints
+        rs.filter["KUBE-NODEPORTS"].append(f"{_c(f'{key} health check node port')} -m tcp -p tcp "
+                                           f"--dport {sp.health_check_node_port} -j ACCEPT")
     if sp.node_port:
         if uses_external:
             rs.nat["KUBE-NODEPORTS"].append(f"{_c(key)} {match} --dport {sp.node_port} -j {external_chain}")
@@ -184,8 +219,9 @@ def build(ports: dict[str, ServicePort], node: NodeConfig) -> Ruleset:
         rs.nat[name] = []
     for name in FILTER_TOP:
         rs.filter[name] = []
+    if not node.tcp_be_liberal:  # upstream drops INVALID unless conntrack is liberal about TCP windows
+        rs.filter["KUBE-FORWARD"].append("-m conntrack --ctstate INVALID -j DROP")
     rs.filter["KUBE-FORWARD"] += [
-        "-m conntrack --ctstate INVALID -j DROP",
         f"{_c('kubernetes forwarding rules')} -m mark --mark {MASQ_MARK}/{MASQ_MARK} -j ACCEPT",
         f"{_c('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
     ]

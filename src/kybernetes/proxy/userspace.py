@@ -12,7 +12,9 @@ For every service port it listens on
   listeners fail to bind, which is logged, and only NodePorts are served.
 
 Connections are balanced round-robin over the usable endpoints (local ones for the Local
-traffic policies); a connect failure moves on to the next endpoint. sessionAffinity ClientIP
+traffic policies); a connect failure moves on to the next endpoint. On a load balancer ingress
+address, `loadBalancerSourceRanges` are enforced: a connection or datagram from outside them is
+closed or dropped unanswered. sessionAffinity ClientIP
 pins a client address to its endpoint for the timeout. UDP keeps one upstream socket per
 client address and closes it after `udp_idle` seconds without traffic.
 """
@@ -20,6 +22,7 @@ client address and closes it after `udp_idle` seconds without traffic.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from dataclasses import dataclass, field
@@ -57,6 +60,16 @@ class Balancer:
     affinity_seconds: int = 0
     next: int = 0
     sticky: dict[str, tuple[Endpoint, float]] = field(default_factory=dict)
+    source_ranges: tuple[ipaddress.IPv4Network, ...] = ()  # empty: every source
+
+    def admits(self, client_ip: str) -> bool:
+        if not self.source_ranges:
+            return True
+        try:
+            ip = ipaddress.ip_address(client_ip)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.source_ranges)
 
     def order(self, client_ip: str) -> list[Endpoint]:
         """Endpoints to try for a new connection, best first."""
@@ -115,6 +128,8 @@ class _UDPListener(asyncio.DatagramProtocol):
         self.transport = transport
 
     def datagram_received(self, data: bytes, addr) -> None:
+        if not self.balancer.admits(addr[0]):
+            return
         s = self.sessions.get(addr)
         if s is not None and s.transport is not None:
             s.last = time.monotonic()
@@ -169,6 +184,9 @@ class UserspaceProxier:
     async def _handle_tcp(self, balancer: Balancer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         client = (writer.get_extra_info("peername") or ("", 0))[0]
         try:
+            if not balancer.admits(client):
+                log.debug("connection from %s outside loadBalancerSourceRanges closed", client)
+                return
             for ep in balancer.order(client):
                 try:
                     up_r, up_w = await asyncio.wait_for(asyncio.open_connection(ep.ip, ep.port), self.connect_timeout)
@@ -208,6 +226,8 @@ class UserspaceProxier:
             b = self.balancers.setdefault(addr, Balancer())
             b.endpoints = endpoints_for(sp, self.node.name, external)
             b.affinity_seconds = sp.affinity_seconds
+            b.source_ranges = tuple(ipaddress.ip_network(r) for r in sp.source_ranges) \
+                if addr[1] in sp.load_balancer_ips else ()
             if addr in self.listeners:
                 continue
             try:

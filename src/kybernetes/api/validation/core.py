@@ -230,7 +230,29 @@ def validate_service(obj: dict) -> list[FieldError]:
     affinity = spec.get("sessionAffinity")
     if affinity and affinity not in ("ClientIP", "None"):
         errs.append(not_supported("spec.sessionAffinity", affinity, ("ClientIP", "None")))
+    ranges = spec.get("loadBalancerSourceRanges") or []
+    if ranges:
+        if stype != "LoadBalancer":  # upstream's field path, capital L and all
+            errs.append(forbidden("spec.LoadBalancerSourceRanges", "may only be used when `type` is 'LoadBalancer'"))
+        for i, value in enumerate(ranges):
+            if not _is_cidr(str(value).strip()):  # space padding is allowed, as upstream allows it
+                errs.append(invalid(f"spec.LoadBalancerSourceRanges[{i}]", value,
+                                    "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"))
+    hc = spec.get("healthCheckNodePort")
+    if hc and not (stype == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local"):
+        errs.append(invalid("spec.healthCheckNodePort", hc,
+                            "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"))
     return errs
+
+
+def _is_cidr(value: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return "/" in value
 
 
 def validate_service_update(new: dict, old: dict) -> list[FieldError]:

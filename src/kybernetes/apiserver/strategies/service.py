@@ -1,4 +1,8 @@
-"""Services: ClusterIP and NodePort allocation on top of the default strategy.
+"""Services: ClusterIP, NodePort and health check node port allocation on top of the default strategy.
+
+A LoadBalancer Service with `externalTrafficPolicy: Local` gets `spec.healthCheckNodePort` from
+the node port range (the one requested, or any free one), kept across updates that leave it
+empty, and dropped when the Service no longer needs it, as upstream's allocators do.
 
 Allocations are derived from the Services in the watch cache (so they survive a restart
 with nothing extra stored) plus a short-lived set of reservations for creates still in
@@ -48,9 +52,12 @@ class Allocator:
     def used_ports(self) -> set[tuple[int, str]]:
         used = set(self._reserved_ports)
         for e in self._services():
-            for p in (e.obj.get("spec") or {}).get("ports") or ():
+            spec = e.obj.get("spec") or {}
+            for p in spec.get("ports") or ():
                 if p.get("nodePort"):
                     used.add((int(p["nodePort"]), p.get("protocol", "TCP")))
+            if spec.get("healthCheckNodePort"):
+                used.add((int(spec["healthCheckNodePort"]), "TCP"))
         return used
 
     def in_range(self, ip: str) -> bool:
@@ -119,11 +126,18 @@ class Allocator:
         for p in spec.get("ports") or ():
             if p.get("nodePort"):
                 self._reserved_ports.pop((int(p["nodePort"]), p.get("protocol", "TCP")), None)
+        if spec.get("healthCheckNodePort"):
+            self._reserved_ports.pop((int(spec["healthCheckNodePort"]), "TCP"), None)
 
 
 def _needs_node_ports(spec: dict) -> bool:
     t = spec.get("type", "ClusterIP")
     return t == "NodePort" or (t == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts", True))
+
+
+def needs_health_check(spec: dict) -> bool:
+    """Upstream's NeedsHealthCheck: a LoadBalancer that keeps external traffic on the node it arrives at."""
+    return spec.get("type") == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local"
 
 
 class ServiceStrategy(Strategy):
@@ -151,6 +165,14 @@ class ServiceStrategy(Strategy):
         else:
             for p in spec.get("ports") or ():
                 p.pop("nodePort", None)
+        old_hc = old_spec.get("healthCheckNodePort") if needs_health_check(old_spec) else None
+        if needs_health_check(spec):
+            hc = spec.get("healthCheckNodePort") or old_hc
+            # the old port stays ours; a new or changed one is allocated like any node port
+            spec["healthCheckNodePort"] = hc if hc and hc == old_hc else self.allocator.allocate_port(
+                hc, "TCP", "spec.healthCheckNodePort")
+        elif old_hc and spec.get("healthCheckNodePort") == old_hc:
+            del spec["healthCheckNodePort"]  # no longer needed: released with the update
 
     def allocate(self, obj: dict) -> None:
         spec = obj.setdefault("spec", {})
@@ -168,6 +190,9 @@ class ServiceStrategy(Strategy):
             for i, p in enumerate(spec.get("ports") or ()):
                 p["nodePort"] = self.allocator.allocate_port(p.get("nodePort"), p.get("protocol", "TCP"),
                                                              f"spec.ports[{i}].nodePort")
+        if needs_health_check(spec):
+            spec["healthCheckNodePort"] = self.allocator.allocate_port(
+                spec.get("healthCheckNodePort"), "TCP", "spec.healthCheckNodePort")
 
     def release(self, obj: dict) -> None:
         if self.allocator:
