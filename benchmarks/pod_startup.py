@@ -58,6 +58,61 @@ def pod(name: str) -> dict:
                 {"name": "c", "image": IMAGE, "imagePullPolicy": "IfNotPresent", "command": ["sleep", "3600"]}]}}
 
 
+# --- CPU: the whole node (server, its components, containerd, shims, runc, CNI plugins) sits in one cgroup
+NODE_CGROUP = "kyb-bench-node"
+LABELS = (("kybernetes.cli.main server", "API server"), ("controller-manager", "controller manager"),
+          ("scheduler", "scheduler"), (" agent", "agent (kubelet, proxy)"), (" dns", "dns"),
+          ("containerd-shim", "containerd shims"), ("containerd", "containerd"))
+
+
+def node_cgroup() -> Path:
+    v1 = Path("/sys/fs/cgroup/cpuacct")
+    return (v1 if v1.is_dir() else Path("/sys/fs/cgroup")) / NODE_CGROUP
+
+
+def cgroup_cpu(cg: Path) -> float:
+    """CPU seconds used by a cgroup's processes, exited ones included (v1 cpuacct or v2 cpu.stat)."""
+    try:
+        return int((cg / "cpuacct.usage").read_text()) / 1e9
+    except OSError:
+        pass
+    try:
+        for line in (cg / "cpu.stat").read_text().splitlines():
+            if line.startswith("usage_usec"):
+                return int(line.split()[1]) / 1e6
+    except OSError:
+        pass
+    return 0.0
+
+
+def cpu_snapshot(cg: Path) -> tuple[float, dict[int, tuple[str, float]], float]:
+    hz = os.sysconf("SC_CLK_TCK")
+    procs: dict[int, tuple[str, float]] = {}
+    for pid in (cg / "cgroup.procs").read_text().split():
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        label = next((name for key, name in LABELS if key in cmd), "")
+        if label:
+            procs[int(pid)] = (label, (int(fields[11]) + int(fields[12])) / hz)
+    return cgroup_cpu(cg), procs, cgroup_cpu(cg.parent / CGROUP.lstrip("/"))
+
+
+def cpu_used(before, after) -> dict[str, float]:
+    """CPU seconds per component between two snapshots; the rest of the cgroup's time is short-lived processes."""
+    out: dict[str, float] = {}
+    for pid, (label, t) in after[1].items():
+        out[label] = out.get(label, 0.0) + t - before[1].get(pid, (label, 0.0))[1]
+    total = after[0] - before[0]
+    out["runc, CNI plugins, other short-lived"] = total - sum(out.values())
+    out["pods' cgroups (runc init, pause, sleep)"] = after[2] - before[2]
+    out["total"] = total + out["pods' cgroups (runc init, pause, sleep)"]
+    return out
+
+
 # --- inside the namespace ----------------------------------------------------------------------------
 async def containerd_alone(socket: str, n: int, log_root: Path) -> tuple[list[float], list[float]]:
     from kybernetes.kubelet.cri.client import CRIClient
@@ -86,10 +141,19 @@ async def containerd_alone(socket: str, n: int, log_root: Path) -> tuple[list[fl
         took = list(await asyncio.gather(*(one(i) for i in range(n))))
         return took, [sandbox[i] for i in range(n)]
     finally:
+        await cri.close()
+
+
+async def remove_containerd_alone_pods(socket: str) -> None:
+    from kybernetes.kubelet.cri.client import CRIClient
+
+    cri = CRIClient(socket)
+    try:
         for sb in await cri.list_pod_sandboxes():
             if sb.metadata.name.startswith("ctr-"):
                 await cri.stop_pod_sandbox(sb.id)
                 await cri.remove_pod_sandbox(sb.id)
+    finally:
         await cri.close()
 
 
@@ -138,10 +202,24 @@ async def through_kubelet(kubeconfig: str, n: int, prefix: str) -> dict[str, lis
 
 
 async def inner(kubeconfig: str, socket: str, n: int, log_root: str) -> None:
+    cg = node_cgroup()
     warm = await through_kubelet(kubeconfig, 1, "warm-")  # the image's snapshot, the CNI bridge
-    ctr, sandboxes = await containerd_alone(socket, n, Path(log_root))
+    await asyncio.sleep(1)
+    s0, t0 = cpu_snapshot(cg), os.times()
+    try:
+        ctr, sandboxes = await containerd_alone(socket, n, Path(log_root))
+        s1, t1 = cpu_snapshot(cg), os.times()
+    finally:
+        await remove_containerd_alone_pods(socket)
+    await asyncio.sleep(2)  # let the node settle
+    s2, t2 = cpu_snapshot(cg), os.times()
     kyb = await through_kubelet(kubeconfig, n, "pod-")
-    print(json.dumps({"warmup": warm["Running"], "containerd": ctr, "sandboxes": sandboxes, "kubelet": kyb}))
+    s3, t3 = cpu_snapshot(cg), os.times()
+    cpu_ctr, cpu_kyb = cpu_used(s0, s1), cpu_used(s2, s3)
+    cpu_ctr["benchmark client"] = t1.user + t1.system - t0.user - t0.system
+    cpu_kyb["benchmark client"] = t3.user + t3.system - t2.user - t2.system
+    print(json.dumps({"warmup": warm["Running"], "containerd": ctr, "sandboxes": sandboxes, "kubelet": kyb,
+                      "cpu": {"containerd alone": cpu_ctr, "kybernetes": cpu_kyb}}))
 
 
 # --- outside: namespace, server, cleanup -------------------------------------------------------------
@@ -163,6 +241,14 @@ def kubectl(kubeconfig: Path, *args: str, check: bool = False) -> str:
 
 
 def cleanup(proc: subprocess.Popen | None, data: Path) -> None:
+    cleanup_node(proc, data)
+    try:
+        node_cgroup().rmdir()
+    except OSError:
+        pass
+
+
+def cleanup_node(proc: subprocess.Popen | None, data: Path) -> None:
     if proc is not None and proc.poll() is None:
         kubeconfig = data / "kubeconfig.yaml"
         kubectl(kubeconfig, "delete", "pods", "--all", "--grace-period=1", "--timeout=60s")
@@ -207,8 +293,10 @@ def main(n: int, keep_log: str = "") -> None:
         setup_network()
         sh(sys.executable, str(ROOT / "tools" / "build_images.py"), str(data / "agent" / "images"))
         log = open(data / "server.log", "wb")  # noqa: SIM115 - closed with the process
+        cg = node_cgroup()
+        cg.mkdir(exist_ok=True)
         proc = subprocess.Popen(
-            ["nsenter", f"--net=/run/netns/{NS}", "unshare", "--mount", "--propagation", "private", sys.executable,
+            ["sh", "-c", f'echo $$ > {cg}/cgroup.procs && exec "$@"', "sh", "nsenter", f"--net=/run/netns/{NS}", "unshare", "--mount", "--propagation", "private", sys.executable,
              "-m", "kybernetes.cli.main", "server", "--data-dir", str(data), "--port", "6443", "--cgroup-root",
              CGROUP, "--agent-loopback-routes", "--node-name", "node-a"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
@@ -249,6 +337,11 @@ def report(r: dict, n: int, load: float) -> None:
     for label, v in rows:
         print(f"{label:36} {pct(v, .5):7.2f}s {pct(v, .99):7.2f}s {statistics.mean(v):7.2f}s {max(v):7.2f}s")
     print(f"ratio kybernetes/containerd: p50 {pct(kyb, .5) / pct(ctr, .5):.2f}x, p99 {pct(kyb, .99) / pct(ctr, .99):.2f}x")
+    cpu = r["cpu"]
+    print(f"CPU seconds used on the node per phase (all {n} pods; {os.cpu_count()} cores):")
+    print(f"  {'':38} {'containerd alone':>17} {'kybernetes':>11}")
+    for label in cpu["kybernetes"]:
+        print(f"  {label:38} {cpu['containerd alone'].get(label, 0.0):16.2f}s {cpu['kybernetes'][label]:10.2f}s")
     print(f"targets: p99 < 3 s: {'yes' if pct(kyb, .99) < 3 else 'no'}; "
           f"overhead < 2x: {'yes' if pct(kyb, .99) / pct(ctr, .99) < 2 else 'no'}")
 

@@ -33,6 +33,7 @@ from .runtime.cri import CRIRuntime
 log = logging.getLogger("kybernetes.kubelet.agent")
 
 STATUS_INTERVAL = 10.0
+MAX_PODS = 110  # upstream's default --max-pods
 DEFAULT_CLUSTER_DNS = ("10.43.0.10",)  # the kube-dns Service of `kyb server`
 
 
@@ -49,7 +50,7 @@ def machine_capacity(data_dir: Path) -> dict:
         if line.startswith("MemTotal:"):
             mem_kib = int(line.split()[1])
     st = os.statvfs(data_dir)
-    return {"cpu": str(os.cpu_count() or 1), "memory": f"{mem_kib}Ki", "pods": "110",
+    return {"cpu": str(os.cpu_count() or 1), "memory": f"{mem_kib}Ki", "pods": str(MAX_PODS),
             "ephemeral-storage": str(st.f_blocks * st.f_frsize)}
 
 
@@ -104,7 +105,7 @@ class NodeHeartbeats(Heartbeats):
 class NodeAgent:
     def __init__(self, client: RESTClient, node_name: str, node_ip: str, data_dir: Path,
                  runtime_endpoint: str = "", cgroup_root: str = "/kubepods", loopback_routes: list[str] | None = None,
-                 cluster_dns: list[str] | None = None, workers: int = 4, cluster_cidr: str = "10.42.0.0/16"):
+                 cluster_dns: list[str] | None = None, workers: int = MAX_PODS, cluster_cidr: str = "10.42.0.0/16"):
         self.client = client
         self.name, self.ip = node_name, node_ip
         self.layout = Layout(Path(data_dir))
@@ -113,6 +114,8 @@ class NodeAgent:
         self.loopback_routes = loopback_routes or []
         self.cluster_dns = cluster_dns or list(DEFAULT_CLUSTER_DNS)
         self.cluster_cidr = cluster_cidr
+        # upstream's kubelet gives every pod its own worker goroutine: with a few shared workers, a burst of
+        # new pods waited in line for sandboxes that containerd could have been creating meanwhile
         self.workers_count = workers
         self.containerd: Containerd | None = None
         self.cri: CRIClient | None = None
