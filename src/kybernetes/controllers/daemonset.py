@@ -19,7 +19,16 @@ from ..client.rest import ApiError
 from .base import Controller, Requeue
 from .expectations import Expectations
 from .history import HASH_LABEL, REVISION_HASH_LABEL, RevisionHistory, owned_revisions
-from .podutil import controller_ref, is_pod_available, is_pod_ready, namespace_index, seconds_until_available
+from .podutil import (
+    CONTROLLER_INDEX,
+    controlled_by,
+    controller_index,
+    controller_ref,
+    is_pod_available,
+    is_pod_ready,
+    namespace_index,
+    seconds_until_available,
+)
 
 log = logging.getLogger("kybernetes.daemonset")
 API_VERSION, KIND = "apps/v1", "DaemonSet"
@@ -145,6 +154,7 @@ class DaemonSetController(Controller):
         self.nodes = self.watch("", "v1", "nodes", lambda _node: [meta_key(ds) for ds in self.sets.list()])
         self.pods = self.ctx.informers.informer("", "v1", "pods")
         self.pods.add_indexer("namespace", namespace_index)
+        self.pods.add_indexer(CONTROLLER_INDEX, controller_index)
         self.pods.add_handler(self._pod_added, lambda old, new: self._pod_changed(new), self._pod_deleted)
         self.watched.append(self.pods)
 
@@ -171,11 +181,11 @@ class DaemonSetController(Controller):
             return
         if ds["metadata"].get("deletionTimestamp"):
             return
-        ns, uid = ds["metadata"]["namespace"], ds["metadata"]["uid"]
+        ns = ds["metadata"]["namespace"]
         revisions = owned_revisions(self.revisions.by_index("namespace", ns), ds)
         update_rev, collision = await self.history.ensure(ds, revisions)
         current_hash = (update_rev["metadata"].get("labels") or {}).get(HASH_LABEL, "")
-        pods = [p for p in self.pods.by_index("namespace", ns) if (controller_ref(p) or {}).get("uid") == uid]
+        pods = controlled_by(self.pods, ds)
         by_node: dict[str, list[dict]] = {}
         for pod in pods:
             by_node.setdefault(pod_node(pod) or "", []).append(pod)

@@ -20,7 +20,7 @@ from ..client.events import NORMAL, WARNING, EventRecorder
 from ..client.rest import ApiError
 from .base import Controller, Requeue
 from .expectations import Expectations
-from .podutil import controller_ref, is_pod_ready, namespace_index
+from .podutil import CONTROLLER_INDEX, controlled_by, controller_index, controller_ref, is_pod_ready, namespace_index
 
 log = logging.getLogger("kybernetes.job")
 
@@ -121,6 +121,7 @@ class JobController(Controller):
         self.jobs = self.watch("batch", "v1", "jobs")
         self.pods = self.ctx.informers.informer("", "v1", "pods")
         self.pods.add_indexer("namespace", namespace_index)
+        self.pods.add_indexer(CONTROLLER_INDEX, controller_index)
         self.pods.add_handler(self._pod_added, lambda old, new: self._enqueue(new), self._enqueue)
         self.watched.append(self.pods)
 
@@ -141,9 +142,7 @@ class JobController(Controller):
         await self.sync_job(key, job)
 
     def owned_pods(self, job: dict) -> list[dict]:
-        uid = job["metadata"]["uid"]
-        return [p for p in self.pods.by_index("namespace", job["metadata"]["namespace"])
-                if (controller_ref(p) or {}).get("uid") == uid]
+        return controlled_by(self.pods, job)
 
     async def sync_job(self, key: str, job: dict) -> None:
         uid = job["metadata"]["uid"]

@@ -35,6 +35,34 @@ def namespace_index(obj: dict) -> list[str]:
     return [(obj.get("metadata") or {}).get("namespace", "")]
 
 
+CONTROLLER_INDEX = "controller"
+
+
+def controller_index(obj: dict) -> list[str]:
+    """Objects by their controller's uid; those without a controller under `orphan/NAMESPACE`.
+
+    An owner's sync then reads only its own pods and the orphans it may adopt, not every
+    pod of the namespace (which made each sync cost O(pods in the namespace))."""
+    ref = controller_ref(obj)
+    if ref is not None:
+        return [ref.get("uid") or ""]
+    return ["orphan/" + (obj.get("metadata") or {}).get("namespace", "")]
+
+
+def controlled_by(informer, owner: dict) -> list[dict]:
+    """The objects of `informer` whose controller is `owner` (an informer with `controller_index`)."""
+    meta = owner["metadata"]
+    ns = meta.get("namespace", "")
+    return [o for o in informer.by_index(CONTROLLER_INDEX, meta["uid"]) if o["metadata"].get("namespace", "") == ns]
+
+
+def claim_candidates(informer, owner: dict) -> list[dict]:
+    """What a claim by `owner` can act on: what it controls and its namespace's orphans
+    (objects of other controllers are skipped by the claim anyway)."""
+    ns = owner["metadata"].get("namespace", "")
+    return controlled_by(informer, owner) + informer.by_index(CONTROLLER_INDEX, "orphan/" + ns)
+
+
 def is_pod_active(pod: dict) -> bool:
     phase = (pod.get("status") or {}).get("phase")
     return phase not in ("Succeeded", "Failed") and not pod["metadata"].get("deletionTimestamp")

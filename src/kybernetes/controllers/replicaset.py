@@ -21,6 +21,9 @@ from .base import Controller, Requeue
 from .expectations import Expectations
 from .podutil import (
     BURST_REPLICAS,
+    CONTROLLER_INDEX,
+    claim_candidates,
+    controller_index,
     controller_ref,
     deletion_order,
     is_pod_active,
@@ -53,6 +56,7 @@ class ReplicaSetController(Controller):
         self.owners.add_handler(self._owner_changed, lambda old, new: self._owner_changed(new), self._owner_deleted)
         self.pods = self.ctx.informers.informer("", "v1", "pods")
         self.pods.add_indexer("namespace", namespace_index)
+        self.pods.add_indexer(CONTROLLER_INDEX, controller_index)
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
         self.watched += [self.owners, self.pods]
 
@@ -138,11 +142,9 @@ class ReplicaSetController(Controller):
         if owner is None:
             self.expectations.delete(key)
             return
-        namespace = owner["metadata"]["namespace"]
         needs_sync = self.expectations.satisfied(key)
         selector = self.selector(owner)
-        all_pods = self.pods.by_index("namespace", namespace)
-        active = [p for p in all_pods if is_pod_active(p)]
+        active = [p for p in claim_candidates(self.pods, owner) if is_pod_active(p)]
         manager = ControllerRefManager(
             self.client, owner, self.api_version, self.kind,
             lambda p: selector_matches(selector, p["metadata"].get("labels") or {}), ("", "v1", "pods"),

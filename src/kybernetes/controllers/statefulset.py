@@ -16,7 +16,16 @@ from ..client.events import NORMAL, WARNING, EventRecorder
 from ..client.rest import ApiError
 from .base import Controller, Requeue
 from .history import REVISION_HASH_LABEL, RevisionHistory, owned_revisions, template_of
-from .podutil import controller_ref, is_pod_available, is_pod_ready, namespace_index, seconds_until_available
+from .podutil import (
+    CONTROLLER_INDEX,
+    controlled_by,
+    controller_index,
+    controller_ref,
+    is_pod_available,
+    is_pod_ready,
+    namespace_index,
+    seconds_until_available,
+)
 
 log = logging.getLogger("kybernetes.statefulset")
 
@@ -67,6 +76,7 @@ class StatefulSetController(Controller):
         self.sets = self.watch("apps", "v1", "statefulsets")
         self.pods = self.watch("", "v1", "pods", _owner_key)
         self.pods.add_indexer("namespace", namespace_index)
+        self.pods.add_indexer(CONTROLLER_INDEX, controller_index)
         self.revisions = self.watch("apps", "v1", "controllerrevisions", _owner_key)
         self.revisions.add_indexer("namespace", namespace_index)
         self.claims = self.ctx.informers.informer("", "v1", "persistentvolumeclaims")
@@ -79,8 +89,8 @@ class StatefulSetController(Controller):
         await self.sync_stateful_set(sts)
 
     async def sync_stateful_set(self, sts: dict) -> None:
-        ns, uid = sts["metadata"]["namespace"], sts["metadata"]["uid"]
-        pods = [p for p in self.pods.by_index("namespace", ns) if (controller_ref(p) or {}).get("uid") == uid]
+        ns = sts["metadata"]["namespace"]
+        pods = controlled_by(self.pods, sts)
         revisions = owned_revisions(self.revisions.by_index("namespace", ns), sts)
         update_rev, collision = await self.history.ensure(sts, revisions)
         by_name = {r["metadata"]["name"]: r for r in revisions}

@@ -16,7 +16,14 @@ from ...client.events import WARNING, EventRecorder
 from ...client.informer import meta_key
 from ...client.rest import ApiError
 from ..base import Controller, Requeue
-from ..podutil import controller_ref, namespace_index, new_controller_ref
+from ..podutil import (
+    CONTROLLER_INDEX,
+    controlled_by,
+    controller_index,
+    controller_ref,
+    namespace_index,
+    new_controller_ref,
+)
 from ..refmanager import ControllerRefManager
 from . import util
 from .progress import ProgressMixin
@@ -39,6 +46,7 @@ class DeploymentController(SyncMixin, RollingMixin, RecreateMixin, ProgressMixin
         self.replicasets.add_handler(self._rs_changed, lambda old, new: self._rs_updated(old, new), self._rs_changed)
         self.pods = self.ctx.informers.informer("", "v1", "pods")
         self.pods.add_indexer("namespace", namespace_index)
+        self.pods.add_indexer(CONTROLLER_INDEX, controller_index)
         self.pods.add_handler(None, None, self._pod_deleted)
         self.watched += [self.replicasets, self.pods]
 
@@ -109,12 +117,9 @@ class DeploymentController(SyncMixin, RollingMixin, RecreateMixin, ProgressMixin
 
     def get_pod_map(self, d: dict, rss: list[dict]) -> dict[str, list[dict]]:
         selector = d["spec"].get("selector")
-        pod_map: dict[str, list[dict]] = {rs["metadata"]["uid"]: [] for rs in rss}
-        for pod in self.pods.by_index("namespace", d["metadata"]["namespace"]):
-            ref = controller_ref(pod)
-            if ref and ref.get("uid") in pod_map and selector_matches(selector, pod["metadata"].get("labels") or {}):
-                pod_map[ref["uid"]].append(pod)
-        return pod_map
+        return {rs["metadata"]["uid"]: [p for p in controlled_by(self.pods, rs)
+                                        if selector_matches(selector, p["metadata"].get("labels") or {})]
+                for rs in rss}
 
     # --- the sync ---------------------------------------------------------------------------------
     async def reconcile(self, key: str) -> None:
