@@ -16,7 +16,9 @@ traffic policies); a connect failure moves on to the next endpoint. On a load ba
 address, `loadBalancerSourceRanges` are enforced: a connection or datagram from outside them is
 closed or dropped unanswered. sessionAffinity ClientIP
 pins a client address to its endpoint for the timeout. UDP keeps one upstream socket per
-client address and closes it after `udp_idle` seconds without traffic.
+client address and closes it after `udp_idle` seconds without traffic, or as soon as its endpoint
+is no longer usable (the userspace counterpart of flushing a removed UDP endpoint's conntrack
+entries), so a client that keeps sending from the same port reaches the new endpoints.
 """
 
 from __future__ import annotations
@@ -103,8 +105,8 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 class _UDPSession(asyncio.DatagramProtocol):
-    def __init__(self, listener: _UDPListener, client: tuple):
-        self.listener, self.client = listener, client
+    def __init__(self, listener: _UDPListener, client: tuple, endpoint: Endpoint):
+        self.listener, self.client, self.endpoint = listener, client, endpoint
         self.transport: asyncio.DatagramTransport | None = None
         self.last = time.monotonic()
 
@@ -145,7 +147,7 @@ class _UDPListener(asyncio.DatagramProtocol):
         try:
             for ep in self.balancer.order(addr[0]):
                 try:
-                    _, session = await loop.create_datagram_endpoint(lambda: _UDPSession(self, addr),
+                    _, session = await loop.create_datagram_endpoint(lambda ep=ep: _UDPSession(self, addr, ep),
                                                                      remote_addr=(ep.ip, ep.port))
                 except OSError:
                     continue
@@ -158,9 +160,11 @@ class _UDPListener(asyncio.DatagramProtocol):
             self.pending.pop(addr, None)
 
     def sweep(self, idle: float) -> None:
+        """Close sessions idle for `idle` seconds or whose endpoint the balancer no longer has."""
         now = time.monotonic()
+        usable = {e.address for e in self.balancer.endpoints}
         for addr, s in list(self.sessions.items()):
-            if now - s.last > idle:
+            if now - s.last > idle or s.endpoint.address not in usable:
                 s.transport.close()
                 del self.sessions[addr]
 
