@@ -15,6 +15,7 @@ termination-message file are added.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import shutil
@@ -65,11 +66,23 @@ def _mounts_under(path: Path) -> list[str]:
     return sorted(out, key=len, reverse=True)
 
 
+_libc = None
+
+
+def _mount(source: str, target: str, fstype: str, data: str) -> None:
+    """mount(2) straight from this process: no `mount` child to fork while the event loop waits for it."""
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    if _libc.mount(source.encode(), target.encode(), fstype.encode(), 0, data.encode()) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount -t {fstype} -o {data} {source} {target}: {os.strerror(err)}")
+
+
 def mount_tmpfs(path: Path, size: str | None = None) -> None:
     if str(path) in _mounts_under(path.parent):
         return
-    opts = "mode=0777" + (f",size={size}" if size else "")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], check=True, capture_output=True)
+    _mount("tmpfs", str(path), "tmpfs", "mode=0777" + (f",size={size}" if size else ""))
 
 
 def _size(limit: str | None) -> str | None:
