@@ -39,6 +39,7 @@ _ELEMENT_ORDER = {"f": 0, "k": 1, "v": 2, "i": 3}
 
 # --- path elements -------------------------------------------------------------------------------
 _SIMPLE = (str, int, bool, type(None))
+_MISSING = object()
 
 
 def _compact(value: Any) -> str:
@@ -135,14 +136,109 @@ def _values_of(obj: dict | None, schema, subresource: str = "", maps: bool = Fal
     out: dict[Path, Any] = {}
     if not obj:
         return out
+    _walk(_owned_part(obj, subresource), schema, (), out, maps)
+    out.pop(("f:metadata",), None)
+    return out
+
+
+def _record(value: Any, node, key: str, path: Path, out: dict[Path, Any], maps: bool) -> None:
+    """What `_walk` records for the member `key` of a dict (after walking into it)."""
+    if value is None or value == {} or not _declared(node, key):
+        out[path] = value
+    elif maps and isinstance(value, dict):
+        child_node = node.field(key) if node is not None else None
+        if child_node is not None and child_node.is_map():
+            out[path] = value
+
+
+def _identical(a: Any, b: Any) -> bool:
+    """Equal as JSON: Python's == also holds for 1, 1.0 and True, and for 0.0 and -0.0."""
+    if a != b:
+        return False
+    try:
+        return orjson.dumps(a) == orjson.dumps(b)
+    except orjson.JSONEncodeError:  # an int beyond 64 bits: let the walk compare it
+        return False
+
+
+def _walk_changed(old: dict, new: dict, node, path: Path, old_out: dict[Path, Any], new_out: dict[Path, Any],
+                  maps: bool, entered: list[Path]) -> None:
+    """`_walk` of two versions of one dict, skipping the members that are equal in both: their
+    paths and values would be the same on both sides and change nothing in `_compare`."""
+    for key, new_child in new.items():
+        old_child = old.get(key, _MISSING)
+        if old_child is _MISSING:
+            child_node = node.field(key) if node is not None else None
+            child_path = path + ("f:" + key,)
+            _walk(new_child, child_node, child_path, new_out, maps)
+            _record(new_child, node, key, child_path, new_out, maps)
+            continue
+        if _identical(old_child, new_child):
+            continue
+        child_node = node.field(key) if node is not None else None
+        child_path = path + ("f:" + key,)
+        if (isinstance(old_child, dict) and isinstance(new_child, dict)
+                and not (child_node is not None and child_node.map_type == "atomic")):
+            entered.append(child_path)
+            _walk_changed(old_child, new_child, child_node, child_path, old_out, new_out, maps, entered)
+        else:
+            _walk(old_child, child_node, child_path, old_out, maps)
+            _walk(new_child, child_node, child_path, new_out, maps)
+        _record(old_child, node, key, child_path, old_out, maps)
+        _record(new_child, node, key, child_path, new_out, maps)
+    for key, old_child in old.items():
+        if key not in new:
+            child_node = node.field(key) if node is not None else None
+            child_path = path + ("f:" + key,)
+            _walk(old_child, child_node, child_path, old_out, maps)
+            _record(old_child, node, key, child_path, old_out, maps)
+
+
+def _owned_part(obj: dict, subresource: str) -> dict:
+    """The part of `obj` whose fields a writer owns (`_values_of` walks this)."""
     on_status = subresource == "status"
     kept = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind") and (k == "status") == on_status}
     meta = kept.get("metadata")
     if isinstance(meta, dict):
         kept["metadata"] = {k: v for k, v in meta.items() if k not in _IGNORED_META_SET}
-    _walk(kept, schema, (), out, maps)
-    out.pop(("f:metadata",), None)
-    return out
+    return kept
+
+
+def _node_at(schema, path: Path):
+    node = schema
+    for element in path:
+        if node is None:
+            return None
+        node = node.field(element[2:]) if element.startswith("f:") else node.items()
+    return node
+
+
+def _changes(old: dict | None, new: dict, schema, subresource: str) -> tuple[set[Path], set[Path], set[Path]]:
+    """`_compare(_values_of(old), _values_of(new))` with maps, walking only what differs.
+
+    A status write changes a few fields of a large object; walking both objects whole was
+    most of the cost of recording its ownership."""
+    if not old:
+        return _compare({}, _values_of(new, schema, subresource, maps=True))
+    old_out: dict[Path, Any] = {}
+    new_out: dict[Path, Any] = {}
+    entered: list[Path] = []
+    _walk_changed(_owned_part(old, subresource), _owned_part(new, subresource), schema, (), old_out, new_out,
+                  True, entered)
+    old_out.pop(("f:metadata",), None)
+    new_out.pop(("f:metadata",), None)
+    added, removed, modified = _compare(old_out, new_out)
+    # A dict entered above is a parent in the whole walk if anything at all lies below it, equal
+    # members included; here only its changed members were walked, so decide those cases again.
+    for path in entered:
+        if path in modified:
+            below: dict[Path, Any] = {}
+            node = _node_at(schema, path)
+            _walk(old_out[path], node, path, below, True)
+            _walk(new_out[path], node, path, below, True)
+            if any(len(p) > len(path) for p in below):
+                modified.discard(path)
+    return added, removed, modified
 
 
 def fields_of(obj: dict, schema, subresource: str = "") -> set[Path]:
@@ -357,9 +453,8 @@ def update_managed_fields(old: dict | None, new: dict, manager: str, api_version
     else:
         managers = _decode(old_entries)
 
-    old_values = _values_of(_strip_managed(old) if old else None, schema, subresource, maps=True)
-    new_values = _values_of(_strip_managed(new), schema, subresource, maps=True)
-    added, removed, modified = _compare(old_values, new_values)
+    added, removed, modified = _changes(_strip_managed(old) if old else None, _strip_managed(new), schema,
+                                        subresource)
     taken = added | modified
 
     me = _Manager(manager, operation, api_version, None, subresource, set())
