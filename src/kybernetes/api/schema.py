@@ -25,11 +25,12 @@ REF_PREFIX = "#/definitions/"
 class Node:
     """One value's schema. Extension attributes describe the field holding the value."""
 
-    __slots__ = ("raw", "_resolve", "_children")
+    __slots__ = ("raw", "_resolve", "_children", "_prune")
 
     def __init__(self, raw: dict, resolve: Callable[[str], dict | None] | None = None):
         self._resolve = resolve
         self._children: dict[str, Node | None] = {}
+        self._prune: tuple | None = None
         ref = raw.get("$ref")
         if ref and resolve is not None:
             target = resolve(ref[len(REF_PREFIX):] if ref.startswith(REF_PREFIX) else ref) or {}
@@ -268,29 +269,42 @@ def prune_with_schema(node: Node, value, path: str = "") -> list[str]:
     return out
 
 
+def _prune_facts(node: Node) -> tuple:
+    """(accepts anything, type, prunes unknown fields, properties), read once per schema node:
+    every write of a built-in kind is pruned, so this walk is on the hot path."""
+    facts = node._prune
+    if facts is None:
+        facts = node._prune = (node.preserve_unknown or node.int_or_string, node.type, node.knows_fields(),
+                               node.properties)
+    return facts
+
+
 def _prune_value(node: Node | None, value, path: str, out: list[str]) -> None:
-    if node is None or node.preserve_unknown or node.int_or_string:
+    if node is None:
+        return
+    anything, kind, _, _ = _prune_facts(node)
+    if anything:
         return
     if isinstance(value, dict):
-        if node.type == "object":
+        if kind == "object":
             _prune_object(node, value, path, out)
     elif isinstance(value, list):
-        if node.type == "array":
+        if kind == "array":
             items = node.items()
             if items is not None:
                 for i, item in enumerate(value):
-                    _prune_value(items, item, f"{path}[{i}]", out)
+                    if isinstance(item, (dict, list)):  # nothing below a scalar to prune
+                        _prune_value(items, item, f"{path}[{i}]", out)
 
 
 def _prune_object(node: Node, obj: dict, path: str, out: list[str], top: bool = False) -> None:
-    strict = node.knows_fields()
-    props = node.properties
-    for key in list(obj):
-        child_path = _join(path, key)
-        if strict and key not in props:
-            if top and key in _ALWAYS_KNOWN:
-                continue
-            del obj[key]
-            out.append(child_path)
-            continue
-        _prune_value(node.field(key), obj[key], child_path, out)
+    _, _, strict, props = _prune_facts(node)
+    unknown = []
+    for key, value in obj.items():  # paths are reported in document order
+        if strict and key not in props and not (top and key in _ALWAYS_KNOWN):
+            unknown.append(key)
+            out.append(_join(path, key))
+        elif isinstance(value, (dict, list)):  # nothing below a scalar to prune
+            _prune_value(node.field(key), value, _join(path, key), out)
+    for key in unknown:
+        del obj[key]
