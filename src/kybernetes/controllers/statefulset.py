@@ -146,8 +146,14 @@ class StatefulSetController(Controller):
                 status["currentReplicas"], status["currentRevision"] = status["updatedReplicas"], update
             return status
 
+        min_ready = int(spec.get("minReadySeconds") or 0)
+
+        def unavailable(pod: dict) -> bool:
+            return is_terminating(pod) or not is_running_and_ready(pod) or not is_pod_available(pod, min_ready)
+
         await self.claim_owners(sts, replicas, condemned)
-        # 1. every ordinal in range: replace failed pods, create missing ones, in order
+        # 1. every ordinal in range: replace failed pods, create missing ones, in order; in OrderedReady
+        # each waits for its predecessors to be Running, Ready and Available (minReadySeconds)
         for ordinal in range(start, start + want):
             pod = replicas.get(ordinal)
             if pod is not None and is_failed(pod) and not is_terminating(pod):
@@ -157,21 +163,23 @@ class StatefulSetController(Controller):
                 continue
             if pod is None:
                 use_current = (strategy.get("type", "RollingUpdate") == "RollingUpdate" and current != update
-                               and ordinal < partition)
+                               and ordinal < start + partition)
                 await self._create(sts, ordinal, current_rev if use_current else update_rev)
                 if monotonic:
                     return finish()
                 continue
-            if monotonic and (is_terminating(pod) or not is_running_and_ready(pod)):
+            if monotonic and unavailable(pod):
                 return finish()
-        # 2. condemned pods, highest ordinal first
-        unhealthy = [p for p in [*replicas.values(), *condemned] if not is_running_and_ready(p) or is_terminating(p)]
+        # 2. condemned pods, highest ordinal first; in OrderedReady an unavailable one goes only if it is
+        # the first unavailable pod (in-range pods by ordinal, then condemned from the lowest ordinal up)
+        first_unavailable = next((p for p in [*(replicas[o] for o in sorted(replicas)), *reversed(condemned)]
+                                  if unavailable(p)), None)
         for pod in condemned:
             if is_terminating(pod):
                 if monotonic:
                     return finish()
                 continue
-            if monotonic and unhealthy and unhealthy[0] is not pod:
+            if monotonic and unavailable(pod) and pod is not first_unavailable:
                 return finish()
             await self._delete(sts, pod)
             if monotonic:
@@ -180,13 +188,13 @@ class StatefulSetController(Controller):
         if strategy.get("type", "RollingUpdate") != "RollingUpdate":
             return finish()
         for ordinal in sorted(replicas, reverse=True):
-            if ordinal < max(partition, start):
+            if ordinal < start + partition:
                 break
             pod = replicas[ordinal]
             if (pod["metadata"].get("labels") or {}).get(REVISION_HASH_LABEL) != update and not is_terminating(pod):
                 await self._delete(sts, pod)
                 return finish()
-            if not is_running_and_ready(pod) or is_terminating(pod):
+            if unavailable(pod):
                 return finish()
         return finish()
 
