@@ -240,6 +240,11 @@ def test_applier_full_then_partial_then_conntrack_for_udp():
     asyncio.run(p.sync(second))
     assert [a[0] for a, _ in calls][0] == "iptables-restore"  # partial: no iptables-save, no jump checks
     assert ["conntrack", "-D", "-p", "udp", "--orig-dst", "10.43.0.10", "--dst-nat", "10.42.0.5"] in [a for a, _ in calls]
+    # the node's address changed (firewall chains depend on it): a full sync, however little else changed
+    calls.clear()
+    p.set_node(NodeConfig("node-a", "10.42.0.0/16", node_ip="10.253.0.1"))
+    assert asyncio.run(p.sync(second)) is True and calls[0][0][0] != "iptables-restore"
+    assert p.stats.full_syncs == 2
 
 
 def test_stale_udp_flows_nodeport():

@@ -74,7 +74,10 @@ class Proxy:
         ip = self._own_ip()
         if ip != self.node.node_ip:
             self.node = dataclasses.replace(self.node, node_ip=ip)
-            self.proxier.node = self.node
+            if isinstance(self.proxier, IptablesProxier):
+                self.proxier.set_node(self.node)  # rewrites every chain, not only those of changed services
+            else:
+                self.proxier.node = self.node
         ports = service_ports(self.services.list(), self.slices.list())
         try:
             await self.proxier.sync(ports)

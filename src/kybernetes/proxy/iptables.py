@@ -56,6 +56,12 @@ class IptablesProxier:
         self.last_full = 0.0
         self.stats = SyncStats()
 
+    def set_node(self, node: NodeConfig) -> None:
+        """The node changed (its address): every chain may differ, so the next sync is a full one."""
+        if node != self.node:
+            self.node = node
+            self.last_full = float("-inf")
+
     async def _ensure_jumps(self) -> None:
         for table, chain, rule in JUMPS:
             target = rule.rsplit("-j ", 1)[1]
