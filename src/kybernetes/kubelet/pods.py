@@ -139,6 +139,7 @@ class PodWorkers:
             if st is not None and st.sandbox is not None and st.sandbox.ready:
                 await node.runtime.stop_pod_sandbox(st.sandbox.id)
             return None
+        first: asyncio.Task | None = None
         if st is None:
             if not spec.get("hostNetwork") and node.runtime.pod_cidr is None:
                 return 1.0  # the IPAM controller has not given the node a pod CIDR yet
@@ -151,12 +152,20 @@ class PodWorkers:
             self.states[key] = st
             self.by_uid[st.uid] = key
             if not getattr(node.runtime, "starts_at_once", False):
-                await self._post(pod, node, st)  # Pending, ContainerCreating
+                # Pending, ContainerCreating: written while the containers start, as upstream's status
+                # manager writes what a sync found without holding the sync up
+                first = asyncio.create_task(self._write_status(pod, self.build_status(pod, node, st)))
             # then on to the containers in the same sync, as upstream's SyncPod (re-queued instead, behind
             # every other new pod, the containers of a burst's first pod waited for all its sandboxes)
-        wake = await self._init_containers(pod, node, st)
-        if st.init_done:
-            wake = _earliest(wake, await self._containers(pod, node, st))
+        try:
+            wake = await self._init_containers(pod, node, st)
+            if st.init_done:
+                wake = _earliest(wake, await self._containers(pod, node, st))
+        finally:
+            if first is not None:  # the next status must land after it
+                (failed,) = await asyncio.gather(first, return_exceptions=True)
+                if isinstance(failed, Exception):
+                    log.warning("status of pod %s not written: %s", key, failed)
         await self._post(pod, node, st)
         return wake
 
@@ -320,7 +329,9 @@ class PodWorkers:
         return status
 
     async def _post(self, pod: dict, node, st: PodState, terminal: bool = False) -> None:
-        status = self.build_status(pod, node, st, terminal)
+        await self._write_status(pod, self.build_status(pod, node, st, terminal))
+
+    async def _write_status(self, pod: dict, status: dict) -> None:
         old = pod.get("status") or {}
         if all(old.get(k) == v for k, v in status.items()):
             return
