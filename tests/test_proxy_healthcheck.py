@@ -40,6 +40,19 @@ def _create(c: Cluster, obj: dict) -> dict:
     return body
 
 
+def test_requested_health_check_node_port_is_honoured_and_unique(api):
+    c = api
+    free = 30077  # the first test of the module: nothing in the range is taken or reserved yet
+    svc = _create(c, _lb("asked", externalTrafficPolicy="Local", healthCheckNodePort=free))
+    assert svc["spec"]["healthCheckNodePort"] == free
+    status, body = c.request("POST", SVCS, _lb("clash", externalTrafficPolicy="Local", healthCheckNodePort=free))
+    assert status == 422 and "provided port is already allocated" in body["message"], body
+    status, body = c.request("POST", SVCS, _lb("clash", type="NodePort", ports=[{"port": 80, "nodePort": free}]))
+    assert status == 422 and "provided port is already allocated" in body["message"], body
+    status, body = c.request("POST", SVCS, _lb("far", externalTrafficPolicy="Local", healthCheckNodePort=31000))
+    assert status == 422 and "spec.healthCheckNodePort" in body["message"], body
+
+
 def test_health_check_node_port_allocated_kept_and_released(api):
     c = api
     svc = _create(c, _lb("local", externalTrafficPolicy="Local"))
@@ -59,18 +72,6 @@ def test_health_check_node_port_allocated_kept_and_released(api):
     status, body = c.request("PATCH", f"{SVCS}/local", {"spec": {"externalTrafficPolicy": "Local"}},
                              content_type="application/merge-patch+json")
     assert status == 200 and 30000 <= body["spec"]["healthCheckNodePort"] <= 30099, body
-
-
-def test_requested_health_check_node_port_is_honoured_and_unique(api):
-    c = api
-    svc = _create(c, _lb("asked", externalTrafficPolicy="Local", healthCheckNodePort=30077))
-    assert svc["spec"]["healthCheckNodePort"] == 30077
-    status, body = c.request("POST", SVCS, _lb("clash", externalTrafficPolicy="Local", healthCheckNodePort=30077))
-    assert status == 422 and "provided port is already allocated" in body["message"], body
-    status, body = c.request("POST", SVCS, _lb("clash", type="NodePort", ports=[{"port": 80, "nodePort": 30077}]))
-    assert status == 422 and "provided port is already allocated" in body["message"], body
-    status, body = c.request("POST", SVCS, _lb("far", externalTrafficPolicy="Local", healthCheckNodePort=31000))
-    assert status == 422 and "spec.healthCheckNodePort" in body["message"], body
 
 
 def test_health_check_node_port_and_source_ranges_validation(api):
