@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from kybernetes.client.factory import InformerFactory
-from kybernetes.client.rest import RESTClient
+from kybernetes.client.rest import ApiError, RESTClient
 from kybernetes.controllers.base import ControllerContext, Requeue
 
 from .cluster import Cluster, free_port
@@ -158,14 +158,29 @@ class Harness:
         for obj in objs:
             informer._remove(obj)
 
-    def observe(self, informer, plural: str) -> None:
-        """Let `informer` see the writes of the last reconcile to `plural`, as its watch would."""
+    async def observe(self, informer, plural: str) -> None:
+        """Let `informer` see the writes of the last reconcile to `plural`, as its watch would. For a
+        deleted or deleting object the server is asked: one it still holds (finalizers, graceful
+        deletion) stays as it is now, one it has dropped leaves the cache."""
         for a in self.client.actions:
             if a.plural != plural or a.result is None:
                 continue
-            if a.verb == "delete":
-                obj = informer.get(f"{a.namespace}/{a.name}" if a.namespace else a.name)
-                if obj is not None:
+            if a.verb == "delete" or (a.result.get("metadata") or {}).get("deletionTimestamp"):
+                key = f"{a.namespace}/{a.name}" if a.namespace else a.name
+                obj = informer.get(key)
+                group, version = _group_version(obj or a.result)
+                self.client.recording = False
+                try:
+                    live = await self.client.get(group, version, plural, a.name, a.namespace)
+                except ApiError as e:
+                    if e.code != 404:
+                        raise
+                    live = None
+                finally:
+                    self.client.recording = True
+                if live is not None:
+                    informer._put(live)
+                elif obj is not None:
                     informer._remove(obj)
             else:
                 informer._put(a.result)
@@ -193,6 +208,11 @@ class Harness:
     def events(self) -> list[tuple[str, str]]:
         return [(a.body.get("reason"), a.body.get("message")) for a in self.client.actions
                 if a.plural == "events" and a.verb == "create"]
+
+
+def _group_version(obj: dict) -> tuple[str, str]:
+    api_version = obj.get("apiVersion") or "v1"
+    return tuple(api_version.split("/", 1)) if "/" in api_version else ("", api_version)
 
 
 def run(coro) -> None:

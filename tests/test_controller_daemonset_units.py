@@ -63,7 +63,7 @@ class World:
         after = await self.h.reconcile(self.ctrl, name)
         for inf, plural in ((self.ctrl.sets, "daemonsets"), (self.ctrl.pods, "pods"),
                             (self.ctrl.revisions, "controllerrevisions")):
-            self.h.observe(inf, plural)
+            await self.h.observe(inf, plural)
         return after
 
     def short(self, node: str | None) -> str | None:

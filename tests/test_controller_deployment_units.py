@@ -55,8 +55,8 @@ class World:
 
     async def sync(self, name: str) -> float | None:
         after = await self.h.reconcile(self.ctrl, name)
-        self.h.observe(self.ctrl.deployments, "deployments")
-        self.h.observe(self.ctrl.replicasets, "replicasets")
+        await self.h.observe(self.ctrl.deployments, "deployments")
+        await self.h.observe(self.ctrl.replicasets, "replicasets")
         return after
 
     def rss(self) -> list[dict]:

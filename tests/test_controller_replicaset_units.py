@@ -59,7 +59,7 @@ def test_creates_missing_pods_once_then_waits_for_the_cache(server):
                                                     "blockOwnerDeletion": True}]
             assert sorted(h.events()) == sorted(("SuccessfulCreate", f"Created pod: {a.name}") for a in creates)
             assert ctrl.expectations.pending(f"{h.ns}/web") == (3, 0)
-            h.observe(ctrl.owners, "replicasets")  # the status write (observedGeneration) reaches the cache
+            await h.observe(ctrl.owners, "replicasets")  # the status write (observedGeneration) reaches the cache
 
             # the cache has not seen the pods yet: expectations hold the next sync back from creating again
             await h.reconcile(ctrl, "web")
@@ -90,7 +90,7 @@ def test_scale_down_deletes_unscheduled_pending_and_not_ready_pods_first(server)
                 h.seed(ctrl.pods, await h.setup("", "v1", "pods", _pod(name, labels, rs, node), status=status))
             await h.reconcile(ctrl, "web")
             assert h.writes("pods") == []  # five pods for five replicas
-            h.observe(ctrl.owners, "replicasets")
+            await h.observe(ctrl.owners, "replicasets")
 
             rs = await h.client.patch("apps", "v1", "replicasets", "web", {"spec": {"replicas": 2}}, h.ns)
             h.seed(ctrl.owners, rs)

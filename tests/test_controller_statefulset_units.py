@@ -49,7 +49,7 @@ class World:
         after = await self.h.reconcile(self.ctrl, name)
         for inf, plural in ((self.ctrl.sets, "statefulsets"), (self.ctrl.pods, "pods"),
                             (self.ctrl.revisions, "controllerrevisions"), (self.ctrl.claims, "persistentvolumeclaims")):
-            self.h.observe(inf, plural)
+            await self.h.observe(inf, plural)
         return after
 
     def pods(self) -> dict[str, dict]:

@@ -104,6 +104,21 @@ def pod_outcome(pod: dict) -> str | None:
     return None
 
 
+def past_backoff_limit_on_failure(spec: dict, pods: list[dict]) -> bool:
+    """With restartPolicy OnFailure pods restart in place instead of failing: the container restarts
+    of the running and pending pods count against backoffLimit (upstream `pastBackoffLimitOnFailure`)."""
+    if ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy") != "OnFailure":
+        return False
+    restarts = 0
+    for pod in pods:
+        status = pod.get("status") or {}
+        if status.get("phase") in ("Running", "Pending"):
+            for c in [*(status.get("initContainerStatuses") or ()), *(status.get("containerStatuses") or ())]:
+                restarts += int(c.get("restartCount") or 0)
+    limit = int(spec.get("backoffLimit", 6))
+    return restarts > 0 if limit == 0 else restarts >= limit
+
+
 class JobController(Controller):
     name = "job"
     workers = 4
@@ -195,7 +210,7 @@ class JobController(Controller):
         if target is None:
             deadline = spec.get("activeDeadlineSeconds")
             started = parse_time(status.get("startTime"))
-            if failed > int(spec.get("backoffLimit", 6)):
+            if failed > int(spec.get("backoffLimit", 6)) or past_backoff_limit_on_failure(spec, pods):
                 target = _new_condition("FailureTarget", "BackoffLimitExceeded",
                                         "Job has reached the specified backoff limit")
             elif deadline is not None and started is not None and not suspended:
