@@ -186,11 +186,12 @@ class Harness:
                 informer._put(a.result)
 
     # --- driving and looking -------------------------------------------------------------------------
-    async def reconcile(self, ctrl, name: str) -> float | None:
-        """One `reconcile` of `ns/name`; the requeue delay it asked for, if any. Clears the record first."""
+    async def reconcile(self, ctrl, name: str, raw: bool = False) -> float | None:
+        """One `reconcile` of `ns/name` (of `name` itself when `raw`: cluster-scoped names, uids); the
+        requeue delay it asked for, if any. Clears the record first."""
         self.client.actions.clear()
         try:
-            await ctrl.reconcile(f"{self.ns}/{name}" if name and "/" not in name else name)
+            await ctrl.reconcile(name if raw or "/" in name else f"{self.ns}/{name}")
         except Requeue as r:
             return r.after
         finally:

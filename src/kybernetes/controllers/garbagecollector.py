@@ -198,7 +198,8 @@ class GarbageCollector(Controller):
             if ref.get("blockOwnerDeletion"):
                 blocking += 1
             if not dep.meta.get("deletionTimestamp"):
-                await self._delete(dep, "Foreground")
+                # as upstream's attemptToDeleteItem: in the foreground only if it has dependents of its own
+                await self._delete(dep, "Foreground" if self.dependents.get(dep_uid) else "Background")
         if blocking:
             raise Requeue(0.5)
         await self._remove_finalizer(owner, "foregroundDeletion")
