@@ -184,12 +184,13 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def find_duplicate_fields(raw: bytes | str) -> list[str]:
+def find_duplicate_fields(raw: bytes | str, decoded=None) -> list[str]:
     """Paths of keys repeated within one JSON object, in document order.
 
-    Returns [] when `raw` is not valid JSON (YAML bodies, malformed input): parse errors
-    are reported elsewhere."""
-    if not _has_duplicates(raw):
+    `decoded` is `raw` already decoded by a JSON decoder, when the caller has it. Returns []
+    when `raw` is not valid JSON (YAML bodies, malformed input): parse errors are reported
+    elsewhere."""
+    if not _has_duplicates(raw, decoded):
         return []
     try:
         doc = json.loads(raw, object_pairs_hook=_Pairs)
@@ -235,13 +236,14 @@ def _count_keys(doc) -> int:
     return count
 
 
-def _has_duplicates(raw: bytes | str) -> bool:
+def _has_duplicates(raw: bytes | str, doc=None) -> bool:
     """A fast first pass: keys as written (every string followed by ':') against keys kept by a decoder."""
     data = raw.encode() if isinstance(raw, str) else raw
-    try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return False
+    if doc is None:
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return False
     written = sum(1 for colon in _JSON_STRING.findall(data) if colon)  # findall: no Match objects
     return written != _count_keys(doc)
 

@@ -15,10 +15,11 @@ class FieldChecker:
     def __init__(self, server):
         self.server = server
 
-    def check(self, rt: ResourceType, obj: dict, raw: bytes | None, mode: str, ctx) -> None:
+    def check(self, rt: ResourceType, obj: dict, raw: bytes | None, mode: str, ctx, raw_is_json: bool = False) -> None:
+        """`raw_is_json`: `obj` is `raw` decoded as JSON (and not yet changed), so it need not be decoded again."""
         problems: list[str] = []
         if raw is not None and mode != "Ignore" and raw[:1] in (b"{", b"["):
-            problems += [f'duplicate field "{p}"' for p in schema.find_duplicate_fields(raw)]
+            problems += [f'duplicate field "{p}"' for p in schema.find_duplicate_fields(raw, obj if raw_is_json else None)]
         crd_schema = self.server.crds.schema(rt) if self.server.crds.lookup(rt) is not None else None
         if crd_schema is not None:
             unknown = crschema.prune(obj, crd_schema)

@@ -89,9 +89,11 @@ class Handlers:
 
     async def decode_write_body(self, request: web.Request, rt: ResourceType, ctx: WriteContext) -> dict:
         raw = await read_body(request)
-        obj = negotiate.decode_object(raw, request.headers.get("Content-Type", ""))
+        content_type = request.headers.get("Content-Type", "")
+        obj = negotiate.decode_object(raw, content_type)
         self.check_kind(rt, obj)
-        self.server.fields.check(rt, obj, raw, self.validation_mode(request), ctx)
+        self.server.fields.check(rt, obj, raw, self.validation_mode(request), ctx,
+                                 raw_is_json=negotiate.media_type(content_type) in ("", negotiate.JSON, "*/*"))
         return obj
 
     # --- verbs --------------------------------------------------------------------------------

@@ -228,8 +228,13 @@ class Store:
         self._check_namespace_matches(rt, namespace, meta)
         precondition_rv = meta.get("resourceVersion") or ""
 
+        try:  # each try of the update starts from a fresh copy of the body: a JSON round trip is the cheap one
+            pristine = orjson.dumps(body, option=orjson.OPT_PASSTHROUGH_DATETIME)
+        except TypeError:  # YAML dates, ints beyond 64 bits
+            pristine = None
+
         async def build(current: dict | None) -> dict:
-            return copy.deepcopy(body)
+            return orjson.loads(pristine) if pristine is not None else copy.deepcopy(body)
 
         return await self._update(rt, namespace, name, build, ctx, subresource, precondition_rv, allow_create)
 
