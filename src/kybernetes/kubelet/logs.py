@@ -189,6 +189,10 @@ async def read_log(path: str, opts: LogOptions, running: Callable[[], bool],
 
 def append(path: str, stream: str, text: str, t: float) -> None:
     """Append one full entry (the sim runtime's container output)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "ab") as f:
+    try:
+        f = open(path, "ab")
+    except FileNotFoundError:  # the first entry of a container: make its directory (once, not per entry)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        f = open(path, "ab")
+    with f:
         f.write(entry(stream, text, t))
