@@ -254,3 +254,55 @@ def test_rolling_update_with_max_surge_starts_the_new_pod_before_removing_the_ol
             assert w.deleted() == [old["metadata"]["name"]]
             assert w.created_on() == ["b" if node == "a" else "a"]
     run(go())
+
+
+def test_surge_creations_and_deletions_in_one_sync_are_both_expected(server):
+    async def go():
+        async with Harness(server) as h:
+            w = World(h)
+            await w.node("a")
+            await w.node("b")
+            await w.create(_ds("ds", updateStrategy={"type": "RollingUpdate",
+                                                      "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}))
+            await w.sync()
+            await w.all_ready()
+            await w.sync()
+            await w.edit("ds", {"spec": {"template": {"spec": {"containers": [{**CONTAINER, "image": "v2"}]}}}})
+            await w.sync()
+            await w.all_ready()
+            key = f"{h.ns}/ds"
+            # this sync deletes the old pod where the surge pod is ready and surges onto the other node
+            await h.reconcile(w.ctrl, "ds")
+            [deleted] = h.writes("pods", "delete")
+            [created] = h.writes("pods", "create")
+            assert w.ctrl.expectations.pending(key) == (1, 1)
+            # the pod cache sees the deletion but not yet the creation: no second surge pod
+            h.unseed(w.ctrl.pods, w.ctrl.pods.get(f"{h.ns}/{deleted.name}"))
+            await h.reconcile(w.ctrl, "ds")
+            assert h.writes("pods") == []
+            h.seed(w.ctrl.pods, created.result)
+            assert w.ctrl.expectations.satisfied(key)
+    run(go())
+
+
+def test_surge_replaces_an_unavailable_old_pod_beside_it_without_using_the_surge_budget(server):
+    async def go():
+        async with Harness(server) as h:
+            w = World(h)
+            for name in ("a", "b", "c"):
+                await w.node(name)
+            await w.create(_ds("ds", updateStrategy={"type": "RollingUpdate",
+                                                      "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}))
+            await w.sync()
+            await w.all_ready()
+            broken = w.pods_by_node()["c"][0]
+            h.seed(w.ctrl.pods, await h.set_status("", "v1", "pods", broken, ready_status(False)))
+            await w.sync()
+            await w.edit("ds", {"spec": {"template": {"spec": {"containers": [{**CONTAINER, "image": "v2"}]}}}})
+            await w.sync()
+            # upstream: the unavailable old pod on c gets its replacement at once, beside it (not deleted
+            # first), and one healthy node surges as maxSurge allows
+            created = w.created_on()
+            assert "c" in created and len(created) == 2
+            assert w.deleted() == []
+    run(go())

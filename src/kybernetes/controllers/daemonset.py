@@ -233,10 +233,7 @@ class DaemonSetController(Controller):
                 delete += pods
         if not create and not delete:
             return False
-        self.expectations.expect_creations(key, len(create))
-        for node in create:
-            await self.create_pod(key, ds, node, current_hash)
-        await self.delete_pods(key, ds, delete)
+        await self.sync_nodes(key, ds, delete, create, current_hash)
         return True
 
     async def rolling_update(self, key: str, ds: dict, plan: dict, by_node: dict, current_hash: str) -> None:
@@ -248,7 +245,7 @@ class DaemonSetController(Controller):
         if not max_surge and not max_unavailable:
             max_unavailable = 1
         min_ready = int(spec.get("minReadySeconds") or 0)
-        unavailable, candidates, delete, surge_nodes, surging = 0, [], [], [], 0
+        unavailable, candidates, delete, surge_nodes, surging, replace_nodes = 0, [], [], [], 0, []
         for node, (should_run, _) in plan.items():
             if not should_run:
                 continue
@@ -266,7 +263,7 @@ class DaemonSetController(Controller):
                     if all(is_pod_available(p, min_ready) for p in old):
                         surge_nodes.append(node)
                     else:
-                        delete += old  # not serving anyway: replace in place
+                        replace_nodes.append(node)  # not serving anyway: its replacement needs no surge budget
                 continue
             if new:
                 unavailable += 0 if new_ok else 1
@@ -277,15 +274,31 @@ class DaemonSetController(Controller):
                 unavailable += 1
             else:
                 candidates += old
+        create = []
         if max_surge:
-            for node in surge_nodes[:max(0, max_surge - surging)]:
-                self.expectations.expect_creations(key, 1)
-                await self.create_pod(key, ds, node, current_hash)
+            create = replace_nodes + surge_nodes[:max(0, max_surge - surging)]
         else:
             delete += candidates[:max(0, max_unavailable - unavailable)]
-        await self.delete_pods(key, ds, delete)
+        await self.sync_nodes(key, ds, delete, create, current_hash)
 
     # --- writes -----------------------------------------------------------------------------------
+    async def sync_nodes(self, key: str, ds: dict, delete: list[dict], create: list[str], current_hash: str) -> None:
+        """Delete and create, expecting both at once (upstream `syncNodes` with SetExpectations): a pod
+        cache that has seen the deletions but not the creations must not start the creations again."""
+        if not delete and not create:
+            return
+        self.expectations.expect_deletions(key, [meta_key(p) for p in delete])
+        self.expectations.creation_observed(key, -len(create))  # i.e. expect len(create) creations too
+        errors = []
+        for node in create:
+            try:
+                await self.create_pod(key, ds, node, current_hash)
+            except ApiError as e:
+                errors.append(e)
+        await self.delete_pods(key, ds, delete)  # as upstream, the deletions go ahead after failed creations
+        if errors:
+            raise errors[0]
+
     def new_pod(self, ds: dict, node: str, current_hash: str) -> dict:
         meta, template = ds["metadata"], (ds.get("spec") or {}).get("template") or {}
         tmeta = template.get("metadata") or {}
@@ -315,9 +328,6 @@ class DaemonSetController(Controller):
         self.recorder.event(ds, NORMAL, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
 
     async def delete_pods(self, key: str, ds: dict, pods: list[dict]) -> None:
-        if not pods:
-            return
-        self.expectations.expect_deletions(key, [meta_key(p) for p in pods])
         for pod in pods:
             meta = pod["metadata"]
             try:
