@@ -112,24 +112,47 @@ def test_scale_down_deletes_unscheduled_pending_and_not_ready_pods_first(server)
     run(go())
 
 
-def test_scale_down_prefers_pods_sharing_a_node_and_lower_deletion_cost(server):
+def test_scale_down_prefers_a_lower_pod_deletion_cost(server):
     async def go():
         async with Harness(server) as h:
             ctrl = h.controller(ReplicaSetController)
             labels = {"app": "web"}
-            rs = await h.setup("apps", "v1", "replicasets", _rs("web", 1))
+            rs = await h.setup("apps", "v1", "replicasets", _rs("web", 2))
             h.seed(ctrl.owners, rs)
             cost = "controller.kubernetes.io/pod-deletion-cost"
-            pods = [_pod("alone", labels, rs, "n1", annotations={cost: "10"}),
-                    _pod("crowded-a", labels, rs, "n2", annotations={cost: "10"}),
-                    _pod("crowded-b", labels, rs, "n2", annotations={cost: "10"}),
-                    _pod("cheap", labels, rs, "n3", annotations={cost: "-5"})]
-            for p in pods:
-                h.seed(ctrl.pods, await h.setup("", "v1", "pods", p, status=ready_status()))
+            for name, node, value in (("dear", "n1", "10"), ("cheap", "n2", "-5"), ("plain", "n3", "0")):
+                pod = _pod(name, labels, rs, node, annotations={cost: value})
+                h.seed(ctrl.pods, await h.setup("", "v1", "pods", pod, status=ready_status()))
             await h.reconcile(ctrl, "web")
-            deleted = sorted(a.name for a in h.writes("pods", "delete"))
-            # lowest cost goes first, then the two that share node n2 (two pods there, one on n1)
-            assert deleted == ["cheap", "crowded-a", "crowded-b"]
+            assert [a.name for a in h.writes("pods", "delete")] == ["cheap"]
+    run(go())
+
+
+def test_scale_down_prefers_pods_on_nodes_crowded_with_the_deployments_other_pods(server):
+    async def go():
+        async with Harness(server) as h:
+            ctrl = h.controller(ReplicaSetController)
+            deployment = {"kind": "Deployment", "metadata": {"name": "web", "uid": "0d0d0d0d-0000-4000-8000-000000000001"}}
+            ref = _pod("x", {}, deployment)["metadata"]["ownerReferences"][0]
+            old = _rs("web-old", 1, {"app": "web", "pod-template-hash": "old"})
+            new = _rs("web-new", 2, {"app": "web", "pod-template-hash": "new"})
+            old["metadata"]["ownerReferences"] = new["metadata"]["ownerReferences"] = [ref]
+            old = await h.setup("apps", "v1", "replicasets", old)
+            new = await h.setup("apps", "v1", "replicasets", new)
+            h.seed(ctrl.owners, old, new)
+            pods = [_pod("new-a", new["spec"]["selector"]["matchLabels"], new, "n2"),
+                    _pod("new-b", new["spec"]["selector"]["matchLabels"], new, "n2"),
+                    _pod("old-n1", old["spec"]["selector"]["matchLabels"], old, "n1"),
+                    _pod("old-n2", old["spec"]["selector"]["matchLabels"], old, "n2")]
+            restarted = {**ready_status(), "containerStatuses": [{"name": "c", "ready": True, "restartCount": 3,
+                                                                   "image": "busybox", "imageID": ""}]}
+            for pod in pods:
+                status = restarted if pod["metadata"]["name"] == "old-n1" else ready_status()
+                h.seed(ctrl.pods, await h.setup("", "v1", "pods", pod, status=status))
+            await h.reconcile(ctrl, "web-old")
+            # upstream ranks by the pods of every ReplicaSet of the same Deployment: n2 holds three, which
+            # outranks old-n1's restarts (a later criterion)
+            assert [a.name for a in h.writes("pods", "delete")] == ["old-n2"]
     run(go())
 
 

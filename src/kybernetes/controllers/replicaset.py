@@ -206,13 +206,32 @@ class ReplicaSetController(Controller):
                 raise errors[0]
         elif diff > 0:
             count = min(diff, BURST_REPLICAS)
-            victims = deletion_order(pods, pods)[:count]
+            victims = deletion_order(pods, self.related_pods(owner))[:count]
             self.expectations.expect_deletions(key, [meta_key(p) for p in victims])
             results = await asyncio.gather(*(self._delete_pod(owner, key, p) for p in victims),
                                            return_exceptions=True)
             errors = [r for r in results if isinstance(r, Exception)]
             if errors:
                 raise errors[0]
+
+    def related_pods(self, owner: dict) -> list[dict]:
+        """The pods of every ReplicaSet sharing this one's controller (its Deployment's), which rank the
+        pods to delete by how crowded their nodes are (upstream `getIndirectlyRelatedPods`); none
+        for a ReplicaSet without a controller."""
+        ref = controller_ref(owner)
+        if ref is None:
+            return []
+        namespace = owner["metadata"]["namespace"]
+        siblings = [o for o in self.owners.by_index("namespace", namespace)
+                    if (controller_ref(o) or {}).get("uid") == ref.get("uid")]
+        candidates = self.pods.by_index("namespace", namespace)
+        seen: dict[str, dict] = {}
+        for sibling in siblings:
+            selector = self.selector(sibling)
+            for pod in candidates:
+                if pod["metadata"]["uid"] not in seen and selector_matches(selector, pod["metadata"].get("labels") or {}):
+                    seen[pod["metadata"]["uid"]] = pod
+        return list(seen.values())
 
     async def _delete_pod(self, owner: dict, key: str, pod: dict) -> None:
         meta = pod["metadata"]
