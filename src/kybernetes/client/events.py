@@ -1,9 +1,13 @@
 """An event recorder as client-go's: core/v1 Events about objects, repeats counted.
 
 `event(obj, type, reason, message)` returns at once; the write happens in the
-background and never raises (failures are logged). Repeats of the same (object, type,
-reason, message) within ten minutes PATCH the existing Event's `count` and
-`lastTimestamp` instead of creating another, as upstream's event correlator does.
+background and never raises (failures are logged). As upstream's event correlator:
+- repeats of the same (object, type, reason, message) within ten minutes PATCH the
+  existing Event's `count` and `lastTimestamp` instead of creating another;
+- from the tenth distinct message of one (object, type, reason) within ten minutes on,
+  they are combined into one Event, "(combined from similar events): <message>";
+- a token bucket per object (burst 25, one more every 5 minutes) drops what exceeds it,
+  so a ReplicaSet creating 1,000 pods writes 25 events, not 1,000.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ log = logging.getLogger("kybernetes.events")
 NORMAL = "Normal"
 WARNING = "Warning"
 AGGREGATE_WINDOW = 600.0  # seconds a repeat still bumps the first Event's count
+AGGREGATE_MAX_EVENTS = 10  # distinct messages of one object and reason before they are combined
+SPAM_BURST, SPAM_QPS = 25, 1.0 / 300.0  # client-go's defaultSpamBurst and defaultSpamQPS
 CACHE_SIZE = 4096
 
 
@@ -38,6 +44,8 @@ class EventRecorder:
         self.host = host
         # key -> (event name, namespace, count, first timestamp, monotonic time of last write)
         self._seen: dict[tuple, tuple[str, str, int, str, float]] = {}
+        self._similar: dict[tuple, tuple[set[str], float]] = {}  # (object, type, reason) -> (messages, last)
+        self._tokens: dict[tuple, tuple[float, float]] = {}  # object -> (tokens, monotonic time of last refill)
         self._tasks: set[asyncio.Task] = set()
         self._lock = asyncio.Lock()
 
@@ -72,10 +80,13 @@ class EventRecorder:
         ref = object_reference(obj)
         # upstream puts events about cluster-scoped objects in "default"
         namespace = ref.get("namespace") or "default"
-        key = (ref.get("kind"), ref.get("apiVersion"), namespace, ref.get("name"), ref.get("uid"), type_, reason,
-               message)
-        stamp = rfc3339()
+        obj_key = (ref.get("kind"), ref.get("apiVersion"), namespace, ref.get("name"), ref.get("uid"))
         mono = time.monotonic()
+        key, message = self._aggregate(obj_key + (type_, reason), message, mono)
+        if not self._take_token(obj_key, mono):
+            log.debug("event %s/%s on %s dropped: too many events about it", type_, reason, ref.get("name"))
+            return None
+        stamp = rfc3339()
         seen = self._seen.get(key)
         if seen and mono - seen[4] < AGGREGATE_WINDOW:
             name, ns, count, first, _ = seen
@@ -103,9 +114,35 @@ class EventRecorder:
         self._remember(key, (name, namespace, 1, stamp, mono))
         return result
 
+    def _aggregate(self, similar_key: tuple, message: str, mono: float) -> tuple[tuple, str]:
+        """(cache key, message): the event's own, or the combined event's once the object and reason
+        have had AGGREGATE_MAX_EVENTS distinct messages within the window (upstream EventAggregate)."""
+        messages, last = self._similar.get(similar_key, (set(), mono))
+        if mono - last > AGGREGATE_WINDOW:
+            messages = set()
+        messages.add(message)
+        _bounded_put(self._similar, similar_key, (messages, mono))
+        if len(messages) < AGGREGATE_MAX_EVENTS:
+            return similar_key + (message,), message
+        messages.pop()  # the set stays at its limit
+        return similar_key + (None,), "(combined from similar events): " + message
+
+    def _take_token(self, obj_key: tuple, mono: float) -> bool:
+        """The spam filter: a token bucket per object, as upstream's EventSourceObjectSpamFilter."""
+        tokens, last = self._tokens.get(obj_key, (float(SPAM_BURST), mono))
+        tokens = min(float(SPAM_BURST), tokens + (mono - last) * SPAM_QPS)
+        allowed = tokens >= 1.0
+        _bounded_put(self._tokens, obj_key, (tokens - 1.0 if allowed else tokens, mono))
+        return allowed
+
     def _remember(self, key: tuple, value: tuple) -> None:
-        self._seen.pop(key, None)
-        self._seen[key] = value
-        while len(self._seen) > CACHE_SIZE:
-            self._seen.pop(next(iter(self._seen)))
+        _bounded_put(self._seen, key, value)
+
+
+def _bounded_put(cache: dict, key, value) -> None:
+    """Insert as most recent; the least recently written entries go beyond CACHE_SIZE (an LRU, as upstream's)."""
+    cache.pop(key, None)
+    cache[key] = value
+    while len(cache) > CACHE_SIZE:
+        cache.pop(next(iter(cache)))
 
