@@ -304,3 +304,49 @@ def test_partition_counts_from_the_start_ordinal(server):
             assert replaced == ["db-7", "db-6"]
             assert w.pods()["db-5"]["spec"]["containers"][0]["image"] == "busybox"
     run(go())
+
+
+def test_orphan_members_are_adopted_and_non_members_left_alone(server):
+    async def go():
+        async with Harness(server) as h:
+            w = World(h)
+            sts = await w.create(_sts("db", 2))
+
+            async def orphan(name: str, labels: dict) -> dict:
+                pod = await h.setup("", "v1", "pods", {"metadata": {"name": name, "labels": labels},
+                                                       "spec": {"containers": [CONTAINER]}}, status=ready_status())
+                h.seed(w.ctrl.pods, pod)
+                return pod
+
+            await orphan("db-1", {"app": "db"})  # e.g. left by `kubectl delete sts --cascade=orphan`
+            await orphan("db-extra", {"app": "db"})  # no ordinal: not a member
+            await orphan("other-0", {"app": "db"})  # another set's name
+            await orphan("db-5", {"app": "cache"})  # selector does not match
+            assert w.ctrl._pod_keys(w.pods()["db-1"]) == [f"{h.ns}/db"]
+            assert w.ctrl._pod_keys(w.pods()["other-0"]) == []
+            await w.sync("db")
+            [adopt] = h.writes("pods", "patch")
+            assert adopt.name == "db-1"
+            assert adopt.body["metadata"]["ownerReferences"][0]["uid"] == sts["metadata"]["uid"]
+            assert w.created() == ["db-0"]  # db-1 counts as the set's own
+            await w.sync("db")
+            assert h.writes("pods") == []  # db-0 not ready yet; db-1 already there
+            assert w.ctrl.sets.get(f"{h.ns}/db")["status"]["replicas"] == 2
+    run(go())
+
+
+def test_a_pod_whose_labels_no_longer_match_is_released(server):
+    async def go():
+        async with Harness(server) as h:
+            w = World(h)
+            await w.create(_sts("db", 1))
+            await w.sync("db")
+            pod = w.pods()["db-0"]
+            h.client.recording = False
+            pod = await h.client.patch("", "v1", "pods", "db-0", {"metadata": {"labels": {"app": "debug"}}}, h.ns)
+            h.client.recording = True
+            h.seed(w.ctrl.pods, pod)
+            await w.sync("db")
+            [release] = h.writes("pods", "patch")
+            assert release.name == "db-0" and release.body["metadata"]["ownerReferences"] == []
+    run(go())

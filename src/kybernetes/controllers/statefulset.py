@@ -12,13 +12,15 @@ from __future__ import annotations
 import copy
 import logging
 
+from ..api.selectors import selector_matches
 from ..client.events import NORMAL, WARNING, EventRecorder
+from ..client.informer import meta_key
 from ..client.rest import ApiError
 from .base import Controller, Requeue
 from .history import REVISION_HASH_LABEL, RevisionHistory, owned_revisions, template_of
 from .podutil import (
     CONTROLLER_INDEX,
-    controlled_by,
+    claim_candidates,
     controller_index,
     controller_ref,
     is_pod_available,
@@ -26,6 +28,7 @@ from .podutil import (
     namespace_index,
     seconds_until_available,
 )
+from .refmanager import ControllerRefManager
 
 log = logging.getLogger("kybernetes.statefulset")
 
@@ -74,13 +77,44 @@ class StatefulSetController(Controller):
         self.recorder = EventRecorder(self.client, "statefulset-controller")
         self.history = RevisionHistory(self.client, API_VERSION, KIND)
         self.sets = self.watch("apps", "v1", "statefulsets")
-        self.pods = self.watch("", "v1", "pods", _owner_key)
+        self.pods = self.watch("", "v1", "pods", self._pod_keys)
         self.pods.add_indexer("namespace", namespace_index)
         self.pods.add_indexer(CONTROLLER_INDEX, controller_index)
         self.revisions = self.watch("apps", "v1", "controllerrevisions", _owner_key)
         self.revisions.add_indexer("namespace", namespace_index)
         self.claims = self.ctx.informers.informer("", "v1", "persistentvolumeclaims")
         self.watched.append(self.claims)
+
+    def _pod_keys(self, pod: dict) -> list[str]:
+        """Its StatefulSet; for an orphan, the sets that would adopt it (upstream addPod)."""
+        if controller_ref(pod) is not None:
+            return _owner_key(pod)
+        meta = pod["metadata"]
+        return [meta_key(s) for s in self.sets.list() if s["metadata"].get("namespace") == meta.get("namespace")
+                and self._member(s, pod)]
+
+    @staticmethod
+    def _member(sts: dict, pod: dict) -> bool:
+        """Upstream's claim match: the selector matches and the pod is named `<set>-<ordinal>` (isMemberOf)."""
+        selector = (sts.get("spec") or {}).get("selector") or {}
+        labels = pod["metadata"].get("labels") or {}
+        return bool(labels) and selector_matches(selector, labels) and \
+            ordinal_of(sts["metadata"]["name"], pod) is not None
+
+    async def claim_pods(self, sts: dict) -> list[dict]:
+        """The set's pods after adopting matching orphans and releasing pods it no longer matches."""
+        manager = ControllerRefManager(self.client, sts, API_VERSION, KIND, lambda p: self._member(sts, p),
+                                       ("", "v1", "pods"), lambda: self._live(sts))
+        return await manager.claim(claim_candidates(self.pods, sts))
+
+    async def _live(self, sts: dict) -> dict | None:
+        try:
+            return await self.client.get("apps", "v1", "statefulsets", sts["metadata"]["name"],
+                                         sts["metadata"]["namespace"])
+        except ApiError as e:
+            if e.code == 404:
+                return None
+            raise
 
     async def reconcile(self, key: str) -> None:
         sts = self.sets.get(key)
@@ -90,7 +124,7 @@ class StatefulSetController(Controller):
 
     async def sync_stateful_set(self, sts: dict) -> None:
         ns = sts["metadata"]["namespace"]
-        pods = controlled_by(self.pods, sts)
+        pods = await self.claim_pods(sts)
         revisions = owned_revisions(self.revisions.by_index("namespace", ns), sts)
         update_rev, collision = await self.history.ensure(sts, revisions)
         by_name = {r["metadata"]["name"]: r for r in revisions}
