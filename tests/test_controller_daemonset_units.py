@@ -306,3 +306,26 @@ def test_surge_replaces_an_unavailable_old_pod_beside_it_without_using_the_surge
             assert "c" in created and len(created) == 2
             assert w.deleted() == []
     run(go())
+
+
+def test_orphan_pods_matching_the_selector_are_adopted(server):
+    async def go():
+        async with Harness(server) as h:
+            w = World(h)
+            await w.node("a")
+            await w.node("b")
+            ds = await w.create(_ds("ds"))
+            # left behind by `kubectl delete ds --cascade=orphan`, bound to node b
+            orphan = await h.setup("", "v1", "pods", {"metadata": {"name": "left", "labels": {"app": "ds"}},
+                                                      "spec": {"containers": [CONTAINER], "nodeName": f"{h.ns}-b"}},
+                                   status=ready_status())
+            stranger = await h.setup("", "v1", "pods", {"metadata": {"name": "stranger", "labels": {"app": "x"}},
+                                                        "spec": {"containers": [CONTAINER], "nodeName": f"{h.ns}-a"}})
+            h.seed(w.ctrl.pods, orphan, stranger)
+            await w.sync()
+            [adopt] = h.writes("pods", "patch")
+            assert adopt.name == "left"
+            assert adopt.body["metadata"]["ownerReferences"][0]["uid"] == ds["metadata"]["uid"]
+            assert w.created_on() == ["a"]  # b already runs the adopted pod
+            assert h.writes("pods", "delete") == []
+    run(go())

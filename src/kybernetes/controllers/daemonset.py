@@ -13,6 +13,7 @@ import copy
 import logging
 import math
 
+from ..api.selectors import selector_matches
 from ..client.events import NORMAL, WARNING, EventRecorder
 from ..client.informer import meta_key
 from ..client.rest import ApiError
@@ -21,7 +22,7 @@ from .expectations import Expectations
 from .history import HASH_LABEL, REVISION_HASH_LABEL, RevisionHistory, owned_revisions
 from .podutil import (
     CONTROLLER_INDEX,
-    controlled_by,
+    claim_candidates,
     controller_index,
     controller_ref,
     is_pod_available,
@@ -29,6 +30,7 @@ from .podutil import (
     namespace_index,
     seconds_until_available,
 )
+from .refmanager import ControllerRefManager
 
 log = logging.getLogger("kybernetes.daemonset")
 API_VERSION, KIND = "apps/v1", "DaemonSet"
@@ -158,12 +160,25 @@ class DaemonSetController(Controller):
         self.pods.add_handler(self._pod_added, lambda old, new: self._pod_changed(new), self._pod_deleted)
         self.watched.append(self.pods)
 
+    def _orphan_keys(self, pod: dict) -> list[str]:
+        """The DaemonSets that would adopt an orphan pod (upstream addPod / updatePod)."""
+        meta = pod["metadata"]
+        labels = meta.get("labels") or {}
+        if controller_ref(pod) is not None or not labels or meta.get("deletionTimestamp"):
+            return []
+        return [meta_key(ds) for ds in self.sets.list() if ds["metadata"].get("namespace") == meta.get("namespace")
+                and selector_matches((ds.get("spec") or {}).get("selector") or {}, labels)]
+
     def _pod_added(self, pod: dict) -> None:
         for key in _owner_key(pod):
             self.expectations.creation_observed(key)
             self.queue.add(key)
+        for key in self._orphan_keys(pod):
+            self.queue.add(key)
 
     def _pod_changed(self, pod: dict) -> None:
+        for key in self._orphan_keys(pod):
+            self.queue.add(key)
         for key in _owner_key(pod):
             if pod["metadata"].get("deletionTimestamp"):
                 self.expectations.deletion_observed(key, meta_key(pod))
@@ -185,7 +200,7 @@ class DaemonSetController(Controller):
         revisions = owned_revisions(self.revisions.by_index("namespace", ns), ds)
         update_rev, collision = await self.history.ensure(ds, revisions)
         current_hash = (update_rev["metadata"].get("labels") or {}).get(HASH_LABEL, "")
-        pods = controlled_by(self.pods, ds)
+        pods = await self.claim_pods(ds)
         by_node: dict[str, list[dict]] = {}
         for pod in pods:
             by_node.setdefault(pod_node(pod) or "", []).append(pod)
@@ -205,6 +220,24 @@ class DaemonSetController(Controller):
         waits = [w for w in (seconds_until_available(p, min_ready) for p in pods) if w is not None]
         if waits:
             raise Requeue(min(waits) + 0.1)
+
+    async def claim_pods(self, ds: dict) -> list[dict]:
+        """The set's pods after adopting matching orphans and releasing pods it no longer matches
+        (upstream getDaemonPods)."""
+        selector = (ds.get("spec") or {}).get("selector") or {}
+        manager = ControllerRefManager(
+            self.client, ds, API_VERSION, KIND,
+            lambda p: selector_matches(selector, p["metadata"].get("labels") or {}), ("", "v1", "pods"),
+            lambda: self._live(ds))
+        return await manager.claim(claim_candidates(self.pods, ds))
+
+    async def _live(self, ds: dict) -> dict | None:
+        try:
+            return await self.client.get("apps", "v1", "daemonsets", ds["metadata"]["name"], ds["metadata"]["namespace"])
+        except ApiError as e:
+            if e.code == 404:
+                return None
+            raise
 
     async def manage(self, key: str, ds: dict, plan: dict, by_node: dict, current_hash: str) -> bool:
         surge = _scaled((((ds.get("spec") or {}).get("updateStrategy") or {}).get("rollingUpdate") or {})
