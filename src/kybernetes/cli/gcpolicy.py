@@ -11,8 +11,10 @@ The policy: whatever survives a generation-1 collection is moved to the permanen
 generation (`gc.freeze`), so the young generations stay small and nothing long-lived is
 rescanned. Reference counting still frees frozen objects. A cycle that was still alive
 when it was frozen is only found by a full collection of everything, which runs, off
-the collector's own callback, when the process's memory has grown by half since the
-last one or ten minutes have passed.
+the collector's own callback, when the process's memory has doubled since the last one
+or half an hour has passed. Such cycles are rare here: a server that had handled 20,000
+writes held about 300 unreachable objects, against a heap of millions, and a full
+collection of a 250 MiB server takes about 0.3 s.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import time
 
 log = logging.getLogger("kybernetes.gc")
 
-FULL_EVERY = 600.0  # seconds between full collections at the latest
+FULL_EVERY = 1800.0  # seconds between full collections at the latest
 CHECK_EVERY = 5.0
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -64,7 +66,7 @@ class GCPolicy:
 
     def due(self) -> bool:
         # the frozen set's size is not known without walking it; memory grows with it
-        return (rss_bytes() > 1.5 * max(self.rss_after_full, 64 << 20)
+        return (rss_bytes() > 2 * max(self.rss_after_full, 64 << 20)
                 or self.clock() - self.last_full >= self.full_every)
 
     def full_collection(self) -> int:
