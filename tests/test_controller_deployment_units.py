@@ -319,3 +319,28 @@ def test_scaling_mid_rollout_is_proportional(server):
                 assert a.body["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] == "20"
                 assert a.body["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"] == "23"
     run(go())
+
+
+def test_revision_history_limit_deletes_the_oldest_scaled_down_replicasets(server):
+    async def go():
+        async with Harness(server) as h:
+            w = World(h)
+            await w.create(_deployment("web", 1, strategy=_rolling(1, 0), revisionHistoryLimit=1))
+            await w.sync("web")
+            await w.pods_come_up()
+            await w.sync("web")
+            first = w.rss()[0]["metadata"]["name"]
+            deleted = []
+            for image in ("v2", "v3"):
+                d = await w.edit("web", {"spec": {"template": {"spec": {"containers": [{**CONTAINER, "image": image}]}}}})
+                for _ in range(10):
+                    await w.sync("web")
+                    deleted += [a.name for a in h.writes("replicasets", "delete")]
+                    await w.pods_come_up()
+                    # settled: complete, and a sync that writes nothing (the status write of the sync that
+                    # completed the rollout queues one more, which cleans up)
+                    if dutil.deployment_complete(d, w.deployment("web")["status"]) and not h.writes():
+                        break
+            assert deleted == [first]  # rev 1 goes once two old ReplicaSets exist; rev 2 is kept (limit 1)
+            assert sorted(rs["metadata"]["annotations"][REV] for rs in w.rss()) == ["2", "3"]
+    run(go())
