@@ -37,11 +37,14 @@ class FieldChecker:
             )
         ctx.warnings.extend(problems)
 
-    def track_managed_fields(self, rt: ResourceType, old: dict | None, new: dict, ctx, operation: str) -> None:
+    def track_managed_fields(self, rt: ResourceType, old: dict | None, new: dict, ctx, operation: str,
+                             subresource: str = "") -> None:
+        """Record the write's fields for its manager; a subresource's writer (status, scale) gets an entry of
+        its own that names the subresource, as upstream's."""
         if not ctx.field_manager or ctx.applied:
             return
         managedfields.update_managed_fields(old, new, ctx.field_manager, rt.api_version, operation,
-                                            self.schema_for(rt))
+                                            self.schema_for(rt), subresource)
 
     def schema_for(self, rt: ResourceType):
         return self.server.patch_schema(rt)

@@ -42,6 +42,8 @@ class WriteContext:
     warnings: list = field(default_factory=list)
     # server-side apply computed managedFields itself; the store must not record an Update
     applied: bool = False
+    # the subresource a write's fields are recorded under when the store is not told it (scale)
+    fields_subresource: str = ""
 
 
 @dataclass
@@ -309,7 +311,7 @@ class Store:
                 raise errors.invalid_error(rt.kind, name, errs, rt.group)
             strategy.canonicalize(new)
             if self.track_fields:
-                self.track_fields(rt, old, new, ctx, "Update")
+                self.track_fields(rt, old, new, ctx, "Update", ctx.fields_subresource or subresource)
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
             if new == old:
                 return old, False  # no-op: upstream skips the write and keeps the revision

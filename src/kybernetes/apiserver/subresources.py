@@ -136,6 +136,7 @@ class Subresources:
             _set_path(current, spec_path, replicas)
             return current
 
+        ctx.fields_subresource = "scale"
         result, _ = await self.store.patch(rt, ns, info.name, build, ctx)
         await self.server.after_write(rt, "update", result, ctx)
         return json_response(self.scale_of(rt, result))
@@ -169,7 +170,9 @@ class Subresources:
             current.setdefault("status", {})["conditions"] = conditions
             return current
 
-        # binding writes spec and status together, bypassing both strategies' resets
+        # binding writes spec and status together, bypassing both strategies' resets; upstream binds at the
+        # storage layer, so the binding is nobody's in managedFields
+        ctx.field_manager = ""
         await self.store.patch(rt, info.namespace, info.name, build, ctx, subresource="binding")
         return json_response(negotiate.success_status(), 201)
 

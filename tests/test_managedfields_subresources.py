@@ -1,0 +1,51 @@
+"""managedFields of subresource writes through a real server: status and scale writers get entries of their own
+that name the subresource; a binding is nobody's (upstream binds at the storage layer)."""
+
+from __future__ import annotations
+
+
+def _managers(obj: dict) -> dict[tuple, dict]:
+    return {(m["manager"], m["operation"], m.get("subresource", "")): m["fieldsV1"]
+            for m in obj["metadata"].get("managedFields") or ()}
+
+
+def _create_ns(cluster, name: str) -> None:
+    code, body = cluster.request("POST", "/api/v1/namespaces", {"metadata": {"name": name}})
+    assert code == 201, body
+
+
+def test_status_writer_and_binding(cluster):
+    _create_ns(cluster, "mf-status")
+    base = "/api/v1/namespaces/mf-status/pods"
+    code, body = cluster.request("POST", base + "?fieldManager=creator", {
+        "metadata": {"name": "p", "labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+    assert code == 201, body
+    code, body = cluster.request("POST", base + "/p/binding?fieldManager=binder", {
+        "apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"}, "target": {"kind": "Node", "name": "n1"}})
+    assert code == 201, body
+    code, pod = cluster.request("PATCH", base + "/p/status?fieldManager=node-agent",
+                                {"status": {"phase": "Running", "podIP": "10.42.0.9"}},
+                                content_type="application/merge-patch+json")
+    assert code == 200, pod
+    assert pod["spec"]["nodeName"] == "n1"
+    managers = _managers(pod)
+    assert set(managers) == {("creator", "Update", ""), ("node-agent", "Update", "status")}, managers
+    assert managers[("node-agent", "Update", "status")] == {"f:status": {"f:phase": {}, "f:podIP": {}}}
+    assert "f:nodeName" not in managers[("creator", "Update", "")]["f:spec"]
+
+
+def test_scale_writer(cluster):
+    _create_ns(cluster, "mf-scale")
+    base = "/apis/apps/v1/namespaces/mf-scale/deployments"
+    labels = {"app": "web"}
+    code, body = cluster.request("POST", base + "?fieldManager=creator", {
+        "metadata": {"name": "web"}, "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}})
+    assert code == 201, body
+    code, body = cluster.request("PATCH", base + "/web/scale?fieldManager=scaler", {"spec": {"replicas": 3}},
+                                 content_type="application/merge-patch+json")
+    assert code == 200, body
+    code, dep = cluster.request("GET", base + "/web")
+    managers = _managers(dep)
+    assert managers[("scaler", "Update", "scale")] == {"f:spec": {"f:replicas": {}}}, managers
+    assert "f:replicas" not in managers[("creator", "Update", "")]["f:spec"]
