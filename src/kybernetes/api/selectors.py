@@ -133,6 +133,14 @@ def requirements_from_label_selector(sel: dict | None) -> list[Requirement] | No
     return reqs
 
 
+def selector_matcher(sel: dict | None) -> Callable[[dict | None], bool]:
+    """`selector_matches` with the selector parsed once, for matching many objects' labels."""
+    reqs = requirements_from_label_selector(sel)
+    if reqs is None:
+        return lambda labels: False
+    return lambda labels: labels_match(reqs, labels)
+
+
 def selector_matches(sel: dict | None, labels: dict | None) -> bool:
     """Whether a LabelSelector object selects these labels (an empty selector selects all)."""
     reqs = requirements_from_label_selector(sel)

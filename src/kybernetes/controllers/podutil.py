@@ -94,7 +94,7 @@ def is_pod_available(pod: dict, min_ready_seconds: int, at: datetime.datetime | 
 
 def seconds_until_available(pod: dict, min_ready_seconds: int) -> float | None:
     """For a ready but not yet available pod, how long until it is (to requeue then)."""
-    if not is_pod_ready(pod) or not min_ready_seconds:
+    if not min_ready_seconds or not is_pod_ready(pod):
         return None
     since = parse_time(_ready_condition(pod).get("lastTransitionTime"))
     if since is None:

@@ -13,7 +13,7 @@ import asyncio
 import logging
 
 from ..api.meta import rfc3339
-from ..api.selectors import selector_matches
+from ..api.selectors import selector_matcher, selector_matches
 from ..client.events import NORMAL, WARNING, EventRecorder
 from ..client.informer import meta_key
 from ..client.rest import ApiError
@@ -143,11 +143,11 @@ class ReplicaSetController(Controller):
             self.expectations.delete(key)
             return
         needs_sync = self.expectations.satisfied(key)
-        selector = self.selector(owner)
+        matches = selector_matcher(self.selector(owner))
         active = [p for p in claim_candidates(self.pods, owner) if is_pod_active(p)]
         manager = ControllerRefManager(
             self.client, owner, self.api_version, self.kind,
-            lambda p: selector_matches(selector, p["metadata"].get("labels") or {}), ("", "v1", "pods"),
+            lambda p: matches(p["metadata"].get("labels") or {}), ("", "v1", "pods"),
             lambda: self._live_owner(owner))
         pods = await manager.claim(active)
         manage_error = None
@@ -227,9 +227,9 @@ class ReplicaSetController(Controller):
         candidates = self.pods.by_index("namespace", namespace)
         seen: dict[str, dict] = {}
         for sibling in siblings:
-            selector = self.selector(sibling)
+            matches = selector_matcher(self.selector(sibling))
             for pod in candidates:
-                if pod["metadata"]["uid"] not in seen and selector_matches(selector, pod["metadata"].get("labels") or {}):
+                if pod["metadata"]["uid"] not in seen and matches(pod["metadata"].get("labels") or {}):
                     seen[pod["metadata"]["uid"]] = pod
         return list(seen.values())
 
@@ -252,11 +252,18 @@ class ReplicaSetController(Controller):
         template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
         min_ready = int(spec.get("minReadySeconds") or 0)
         status = dict(owner.get("status") or {})
-        fully = sum(1 for p in pods if all((p["metadata"].get("labels") or {}).get(k) == v
-                                           for k, v in template_labels.items()))
-        status.update(replicas=len(pods), fullyLabeledReplicas=fully,
-                      readyReplicas=sum(1 for p in pods if is_pod_ready(p)),
-                      availableReplicas=sum(1 for p in pods if is_pod_available(p, min_ready)))
+        fully = ready = available = 0
+        template_items = template_labels.items()
+        for p in pods:  # one pass: a sync of a large ReplicaSet walks all its pods
+            labels = p["metadata"].get("labels") or {}
+            if all(labels.get(k) == v for k, v in template_items):
+                fully += 1
+            if is_pod_ready(p):
+                ready += 1
+                if is_pod_available(p, min_ready):
+                    available += 1
+        status.update(replicas=len(pods), fullyLabeledReplicas=fully, readyReplicas=ready,
+                      availableReplicas=available)
         conditions = [c for c in status.get("conditions") or () if c.get("type") != "ReplicaFailure"]
         existing = next((c for c in status.get("conditions") or () if c.get("type") == "ReplicaFailure"), None)
         if manage_error is not None:

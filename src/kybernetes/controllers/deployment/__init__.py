@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 
-from ...api.selectors import selector_matches
+from ...api.selectors import selector_matcher, selector_matches
 from ...client.events import WARNING, EventRecorder
 from ...client.informer import meta_key
 from ...client.rest import ApiError
@@ -116,9 +116,9 @@ class DeploymentController(SyncMixin, RollingMixin, RecreateMixin, ProgressMixin
                                                                                           d["metadata"]["namespace"]))]
 
     def get_pod_map(self, d: dict, rss: list[dict]) -> dict[str, list[dict]]:
-        selector = d["spec"].get("selector")
+        matches = selector_matcher(d["spec"].get("selector"))
         return {rs["metadata"]["uid"]: [p for p in controlled_by(self.pods, rs)
-                                        if selector_matches(selector, p["metadata"].get("labels") or {})]
+                                        if matches(p["metadata"].get("labels") or {})]
                 for rs in rss}
 
     # --- the sync ---------------------------------------------------------------------------------
