@@ -114,20 +114,27 @@ def cpu_used(before, after) -> dict[str, float]:
 
 
 # --- inside the namespace ----------------------------------------------------------------------------
-async def containerd_alone(socket: str, n: int, log_root: Path) -> tuple[list[float], list[float]]:
+async def containerd_alone(socket: str, n: int, log_root: Path,
+                           at_once: int | None = None) -> tuple[list[float], list[float]]:
+    """All n requested at time 0; `at_once`: at most that many pods being started at any moment."""
     from kybernetes.kubelet.cri.client import CRIClient
     from kybernetes.kubelet.runtime.cri_config import container_config, sandbox_config
 
     cri = CRIClient(socket)
     image = (await cri.image_status(IMAGE)).id
     sandbox: dict[int, float] = {}
+    slots = asyncio.Semaphore(at_once or n)
+    t0 = time.monotonic()
 
     async def one(i: int) -> float:
+        async with slots:
+            return await start(i)
+
+    async def start(i: int) -> float:
         p = pod(f"ctr-{i}")
         p["metadata"]["uid"] = str(uuid.uuid4())
         log_dir = log_root / f"default_ctr-{i}_{p['metadata']['uid']}"
         (log_dir / "c").mkdir(parents=True, exist_ok=True)
-        t0 = time.monotonic()
         sb_cfg = sandbox_config(p, log_dir, CGROUP)
         sid = await cri.run_pod_sandbox(sb_cfg)
         sandbox[i] = time.monotonic() - t0
@@ -202,24 +209,30 @@ async def through_kubelet(kubeconfig: str, n: int, prefix: str) -> dict[str, lis
 
 
 async def inner(kubeconfig: str, socket: str, n: int, log_root: str) -> None:
+    from kybernetes.kubelet.node_agent import parallel_pod_starts
+
     cg = node_cgroup()
     warm = await through_kubelet(kubeconfig, 1, "warm-")  # the image's snapshot, the CNI bridge
-    await asyncio.sleep(1)
-    s0, t0 = cpu_snapshot(cg), os.times()
-    try:
-        ctr, sandboxes = await containerd_alone(socket, n, Path(log_root))
-        s1, t1 = cpu_snapshot(cg), os.times()
-    finally:
-        await remove_containerd_alone_pods(socket)
-    await asyncio.sleep(2)  # let the node settle
-    s2, t2 = cpu_snapshot(cg), os.times()
-    kyb = await through_kubelet(kubeconfig, n, "pod-")
-    s3, t3 = cpu_snapshot(cg), os.times()
-    cpu_ctr, cpu_kyb = cpu_used(s0, s1), cpu_used(s2, s3)
-    cpu_ctr["benchmark client"] = t1.user + t1.system - t0.user - t0.system
-    cpu_kyb["benchmark client"] = t3.user + t3.system - t2.user - t2.system
-    print(json.dumps({"warmup": warm["Running"], "containerd": ctr, "sandboxes": sandboxes, "kubelet": kyb,
-                      "cpu": {"containerd alone": cpu_ctr, "kybernetes": cpu_kyb}}))
+    cpu: dict[str, dict[str, float]] = {}
+
+    async def phase(label: str, run):
+        await asyncio.sleep(2)  # the pods of the phase before are removed; let the node settle
+        s0, t0 = cpu_snapshot(cg), os.times()
+        try:
+            out = await run()
+            s1, t1 = cpu_snapshot(cg), os.times()
+        finally:
+            await remove_containerd_alone_pods(socket)
+        cpu[label] = cpu_used(s0, s1)
+        cpu[label]["benchmark client"] = t1.user + t1.system - t0.user - t0.system
+        return out
+
+    bound = parallel_pod_starts()  # as many at once as the kubelet starts
+    ctr, sandboxes = await phase("containerd alone", lambda: containerd_alone(socket, n, Path(log_root)))
+    ctr_bounded, _ = await phase(f"{bound} at once", lambda: containerd_alone(socket, n, Path(log_root), bound))
+    kyb = await phase("kybernetes", lambda: through_kubelet(kubeconfig, n, "pod-"))
+    print(json.dumps({"warmup": warm["Running"], "containerd": ctr, "sandboxes": sandboxes, "bound": bound,
+                      "containerd bounded": ctr_bounded, "kubelet": kyb, "cpu": cpu}))
 
 
 # --- outside: namespace, server, cleanup -------------------------------------------------------------
@@ -330,20 +343,26 @@ def report(r: dict, n: int, load: float) -> None:
     print(f"machine: {platform.node()} {os.cpu_count()} cores, {platform.platform()}")
     print(f"{n} pods created at once on one node (busybox `sleep 3600`, image present); "
           f"1-min load average before: {load:.2f}")
-    print(f"{'':36} {'p50':>8} {'p99':>8} {'mean':>8} {'max':>8}")
-    rows = (("containerd alone (CRI)", ctr), ("  of which RunPodSandbox returned", r["sandboxes"]),
+    print(f"{'':38} {'p50':>8} {'p99':>8} {'mean':>8} {'max':>8}")
+    rows = (("containerd alone (CRI), all at once", ctr), ("  of which RunPodSandbox returned", r["sandboxes"]),
+            (f"containerd alone, {r['bound']} at a time", r["containerd bounded"]),
             ("kybernetes (create->Running)", kyb), ("  create -> bound to the node", r["kubelet"]["bound"]),
             ("  create -> pod IP in status", r["kubelet"]["pod IP"]))
     for label, v in rows:
-        print(f"{label:36} {pct(v, .5):7.2f}s {pct(v, .99):7.2f}s {statistics.mean(v):7.2f}s {max(v):7.2f}s")
-    print(f"ratio kybernetes/containerd: p50 {pct(kyb, .5) / pct(ctr, .5):.2f}x, p99 {pct(kyb, .99) / pct(ctr, .99):.2f}x")
+        print(f"{label:38} {pct(v, .5):7.2f}s {pct(v, .99):7.2f}s {statistics.mean(v):7.2f}s {max(v):7.2f}s")
+    bounded = r["containerd bounded"]
+    print(f"ratio kybernetes/containerd all at once: p50 {pct(kyb, .5) / pct(ctr, .5):.2f}x, "
+          f"p99 {pct(kyb, .99) / pct(ctr, .99):.2f}x; kybernetes/containerd {r['bound']} at a time: "
+          f"p50 {pct(kyb, .5) / pct(bounded, .5):.2f}x, p99 {pct(kyb, .99) / pct(bounded, .99):.2f}x")
     cpu = r["cpu"]
+    phases = list(cpu)
     print(f"CPU seconds used on the node per phase (all {n} pods; {os.cpu_count()} cores):")
-    print(f"  {'':38} {'containerd alone':>17} {'kybernetes':>11}")
+    print(f"  {'':38}" + "".join(f" {p:>17}" for p in phases))
     for label in cpu["kybernetes"]:
-        print(f"  {label:38} {cpu['containerd alone'].get(label, 0.0):16.2f}s {cpu['kybernetes'][label]:10.2f}s")
+        print(f"  {label:38}" + "".join(f" {cpu[p].get(label, 0.0):16.2f}s" for p in phases))
+    worst = max(pct(kyb, .99) / pct(ctr, .99), pct(kyb, .99) / pct(bounded, .99))
     print(f"targets: p99 < 3 s: {'yes' if pct(kyb, .99) < 3 else 'no'}; "
-          f"overhead < 2x: {'yes' if pct(kyb, .99) / pct(ctr, .99) < 2 else 'no'}")
+          f"overhead < 2x (against both containerd runs): {'yes' if worst < 2 else 'no'}")
 
 
 if __name__ == "__main__":

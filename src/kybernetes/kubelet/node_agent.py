@@ -34,6 +34,12 @@ log = logging.getLogger("kybernetes.kubelet.agent")
 
 STATUS_INTERVAL = 10.0
 MAX_PODS = 110  # upstream's default --max-pods
+
+
+def parallel_pod_starts() -> int:
+    """New pods started at once: four per core. Thirty at once on two cores thrash (30 shims, runc and CNI
+    processes competing) and every pod of the burst becomes Running last; a few at a time finish sooner."""
+    return 4 * (os.cpu_count() or 1)
 DEFAULT_CLUSTER_DNS = ("10.43.0.10",)  # the kube-dns Service of `kyb server`
 
 
@@ -114,8 +120,9 @@ class NodeAgent:
         self.loopback_routes = loopback_routes or []
         self.cluster_dns = cluster_dns or list(DEFAULT_CLUSTER_DNS)
         self.cluster_cidr = cluster_cidr
-        # upstream's kubelet gives every pod its own worker goroutine: with a few shared workers, a burst of
-        # new pods waited in line for sandboxes that containerd could have been creating meanwhile
+        # upstream's kubelet gives every pod its own worker goroutine: with a few shared workers, a pod
+        # pulling an image or waiting on a volume held up the syncs of pods already running. How many new
+        # pods start at once is bounded separately (`parallel_pod_starts`).
         self.workers_count = workers
         self.containerd: Containerd | None = None
         self.cri: CRIClient | None = None
@@ -225,7 +232,8 @@ class NodeAgent:
         self.pod_informer = Informer(self.client, "", "v1", "pods", field_selector=f"spec.nodeName={self.name}")
         rt.volumes.pod_lookup = lambda ns, name: self.pod_informer.get(f"{ns}/{name}")
         self.workers = PodWorkers(self.client, self.pod_informer, nodes, self.workers_count,
-                                  recorder=EventRecorder(self.client, "kubelet", self.name))
+                                  recorder=EventRecorder(self.client, "kubelet", self.name),
+                                  parallel_starts=parallel_pod_starts())
         rt.on_event = self.workers.runtime_event
         self.heartbeats = NodeHeartbeats(self, self.client, nodes)
         self.node_informer.add_handler(self._node_changed, lambda old, new: self._node_changed(new), lambda n: None)

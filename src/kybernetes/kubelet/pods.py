@@ -77,11 +77,15 @@ def _restart(policy: str, c: ContainerStatus) -> bool:
 
 
 class PodWorkers:
-    def __init__(self, client: RESTClient, pods: Informer, nodes: dict, workers: int = 8, recorder=None):
+    def __init__(self, client: RESTClient, pods: Informer, nodes: dict, workers: int = 8, recorder=None,
+                 parallel_starts: int | None = None):
         self.client = client
         self.pods = pods
         self.nodes = nodes  # node name -> NodeHandle
         self.workers = workers
+        # new pods whose sandbox and first containers are being started at once (None: no limit); the rest
+        # of a burst waits for a slot, while the workers go on syncing the pods already running
+        self.start_slots = asyncio.Semaphore(parallel_starts) if parallel_starts else None
         self.queue = WorkQueue()
         self.states: dict[str, PodState] = {}
         self.backoff = Backoff()
@@ -139,10 +143,19 @@ class PodWorkers:
             if st is not None and st.sandbox is not None and st.sandbox.ready:
                 await node.runtime.stop_pod_sandbox(st.sandbox.id)
             return None
+        if st is None and not spec.get("hostNetwork") and node.runtime.pod_cidr is None:
+            return 1.0  # the IPAM controller has not given the node a pod CIDR yet
+        slot = _Slot(self.start_slots if st is None else None)
+        await slot.take()
+        try:
+            return await self._sync(key, pod, spec, meta, node, st, slot)
+        finally:
+            slot.give_back()
+
+    async def _sync(self, key: str, pod: dict, spec: dict, meta: dict, node, st: PodState | None,
+                    slot: _Slot) -> float | None:
         first: asyncio.Task | None = None
         if st is None:
-            if not spec.get("hostNetwork") and node.runtime.pod_cidr is None:
-                return 1.0  # the IPAM controller has not given the node a pod CIDR yet
             st = PodState(meta["uid"], node.name, start_time=rfc3339())
             old = {s.get("name"): s for s in (pod.get("status") or {}).get("containerStatuses") or ()}
             for c in spec.get("containers") or ():
@@ -166,6 +179,7 @@ class PodWorkers:
                 (failed,) = await asyncio.gather(first, return_exceptions=True)
                 if isinstance(failed, Exception):
                     log.warning("status of pod %s not written: %s", key, failed)
+        slot.give_back()  # started: the next new pod may go while this status is written
         await self._post(pod, node, st)
         return wake
 
@@ -342,6 +356,23 @@ class PodWorkers:
         except ApiError as e:
             if e.code != 404:
                 raise
+
+
+class _Slot:
+    """One place of a semaphore (or none), given back at most once."""
+
+    def __init__(self, sem: asyncio.Semaphore | None):
+        self.sem, self.held = sem, False
+
+    async def take(self) -> None:
+        if self.sem is not None:
+            await self.sem.acquire()
+            self.held = True
+
+    def give_back(self) -> None:
+        if self.held:
+            self.held = False
+            self.sem.release()
 
 
 def _earliest(a: float | None, b: float | None) -> float | None:
