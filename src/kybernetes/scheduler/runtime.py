@@ -115,6 +115,29 @@ class Framework:
                 return s.with_plugin(p.name)
         return OK
 
+    def run_filter_nodes(self, state: CycleState, pod: dict, nodes: list[NodeInfo]) -> list[Status]:
+        """`run_filter` for a list of nodes, plugin by plugin: each plugin sees only the nodes that passed the
+        ones before it (so a node's status names the first plugin that rejected it, as per node), and a
+        plugin with `filter_nodes` judges the whole list in one call."""
+        out: list[Status] = [OK] * len(nodes)
+        alive = list(range(len(nodes)))
+        for p in self.filter_plugins(state):
+            batch = getattr(p, "filter_nodes", None)
+            subset = [nodes[i] for i in alive]
+            statuses = batch(state, pod, subset) if batch is not None else [p.filter(state, pod, n) for n in subset]
+            still = []
+            for i, s in zip(alive, statuses, strict=True):
+                if s is OK or s.code == Code.SUCCESS:
+                    still.append(i)
+                    continue
+                if s.code not in (Code.UNSCHEDULABLE, Code.UNSCHEDULABLE_AND_UNRESOLVABLE):
+                    s = Status.error(f"running {p.name!r} filter plugin: {s.message()}")
+                out[i] = s.with_plugin(p.name)
+            alive = still
+            if not alive:
+                break
+        return out
+
     def run_filter_with_nominated(self, state: CycleState, pod: dict, node_info: NodeInfo) -> Status:
         """Filter as if the higher-or-equal priority pods nominated to this node were already there."""
         nominated = self.handle.nominated_pods(node_info.name)

@@ -265,21 +265,29 @@ class Scheduler:
         feasible: list[NodeInfo] = []
         start = self.next_start_node_index % len(candidates) if candidates else 0
         processed = 0
-        # without nominated pods (no preemption under way) the plain filter is the same, and cheaper
-        run_filter = self.framework.run_filter_with_nominated if self.queue.nominated else self.framework.run_filter
-        for i in range(len(candidates)):
-            ni = candidates[(start + i) % len(candidates)]
-            processed += 1
-            s = run_filter(state, pod, ni)
-            if s is OK or s.code == Code.SUCCESS:
-                feasible.append(ni)
-                if len(feasible) >= want:
-                    break
-            elif s.code == Code.ERROR:
-                raise ScheduleError(s)
-            else:
-                diagnosis.node_to_status[ni.name] = s
-                diagnosis.unschedulable_plugins.add(s.plugin)
+        total = len(candidates)
+        if self.queue.nominated:  # a preemption is under way: filter each node with the pods nominated to it
+            def statuses_of(nodes):
+                return [self.framework.run_filter_with_nominated(state, pod, ni) for ni in nodes]
+        else:
+            def statuses_of(nodes):
+                return self.framework.run_filter_nodes(state, pod, nodes)
+        # nodes are filtered in chunks of about what is still needed, in the rotating order; the count of
+        # processed nodes stops at the node that completed the feasible set, as one by one would
+        while processed < total and len(feasible) < want:
+            size = min(total - processed, max(want - len(feasible), 16))
+            chunk = [candidates[(start + processed + i) % total] for i in range(size)]
+            for ni, s in zip(chunk, statuses_of(chunk), strict=True):
+                processed += 1
+                if s is OK or s.code == Code.SUCCESS:
+                    feasible.append(ni)
+                    if len(feasible) >= want:
+                        break
+                elif s.code == Code.ERROR:
+                    raise ScheduleError(s)
+                else:
+                    diagnosis.node_to_status[ni.name] = s
+                    diagnosis.unschedulable_plugins.add(s.plugin)
         if candidates:
             self.next_start_node_index = (start + processed) % len(candidates)
         if not feasible:

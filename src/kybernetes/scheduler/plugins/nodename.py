@@ -13,3 +13,9 @@ class NodeName(Plugin):
         if wanted and wanted != node_info.name:
             return Status.unresolvable(ERR_REASON)
         return OK
+
+    def filter_nodes(self, state, pod: dict, nodes: list[NodeInfo]) -> list[Status]:
+        """filter() of each node; a pod without a nodeName fits all of them."""
+        if not (pod.get("spec") or {}).get("nodeName"):
+            return [OK] * len(nodes)
+        return [self.filter(state, pod, n) for n in nodes]

@@ -62,6 +62,25 @@ class NodeResourcesFit(Plugin):
         # node's whole allocatable; later releases make that case UnschedulableAndUnresolvable.
         return Status(Code.UNSCHEDULABLE, *(reason for reason, _ in missing))
 
+    def filter_nodes(self, state: CycleState, pod: dict, nodes: list[NodeInfo]) -> list[Status]:
+        """filter() of each node, with the common case's int compares inline."""
+        request = state.read(self.name)
+        if request is None:
+            request = pod_requests(pod)
+        f = self.filter
+        if request.scalar:
+            return [f(state, pod, n) for n in nodes]
+        cpu, mem, eph = request.milli_cpu, request.memory, request.ephemeral_storage
+        out = []
+        for n in nodes:
+            alloc, used = n.allocatable, n.requested
+            if (len(n.pods) < alloc.allowed_pod_number and cpu <= alloc.milli_cpu - used.milli_cpu
+                    and mem <= alloc.memory - used.memory and eph <= alloc.ephemeral_storage - used.ephemeral_storage):
+                out.append(OK)
+            else:
+                out.append(f(state, pod, n))
+        return out
+
     def pre_score(self, state: CycleState, pod: dict, nodes) -> Status:
         state.write(self.name + "/score", pod_requests(pod, non_zero=True))
         return OK

@@ -18,3 +18,8 @@ class NodeUnschedulable(Plugin):
         if any(tolerates(t, TAINT) for t in pod_tolerations(pod)):
             return OK
         return Status.unresolvable(ERR_REASON)
+
+    def filter_nodes(self, state, pod: dict, nodes: list[NodeInfo]) -> list[Status]:
+        """filter() of each node; schedulable nodes pass at once."""
+        f = self.filter
+        return [OK if n.node is not None and not n.unschedulable else f(state, pod, n) for n in nodes]

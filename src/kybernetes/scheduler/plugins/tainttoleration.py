@@ -17,6 +17,11 @@ class TaintToleration(Plugin):
         return Status.unresolvable(
             f"node(s) had untolerated taint {{{taint.get('key', '')}: {taint.get('value') or ''}}}")
 
+    def filter_nodes(self, state: CycleState, pod: dict, nodes: list[NodeInfo]) -> list[Status]:
+        """filter() of each node; nodes without taints pass at once."""
+        f = self.filter
+        return [f(state, pod, n) if n.taints else OK for n in nodes]
+
     def pre_score(self, state: CycleState, pod: dict, nodes) -> Status:
         prefer = [t for t in pod_tolerations(pod) if (t.get("effect") or "") in ("", "PreferNoSchedule")]
         state.write(self.name, prefer)
