@@ -13,7 +13,9 @@ so the agent needs no polling. One instance serves one node.
 With a `log_dir`, every container gets a real CRI-format log file at
 `LOG_DIR/<namespace>_<pod>_<uid>/<container>/<attempt>.log` (upstream's layout), with one
 line when it starts (`sim: container NAME started`) and one when it exits
-(`sim: container NAME exited with code N`), so `kubectl logs` works on simulated nodes.
+(`sim: container NAME exited with code N`), so `kubectl logs` works on simulated nodes. The
+file is written when the log is first asked for (entries wait in memory until then): a
+directory and a file per container cost the sim-nodes process about a third of its CPU.
 Exec, attach and port-forward have nothing to run in; the kubelet server refuses them.
 """
 
@@ -62,6 +64,9 @@ class SimRuntime:
         self.host_ip = host_ip
         self.log_dir = log_dir
         self.log_paths: dict[str, str] = {}  # container id -> its log file
+        # entries not yet written: a container's file is written when its log is first asked for, so
+        # thousands of simulated pods nobody reads cost no directories and files
+        self._unwritten: dict[str, list[tuple[str, float]]] = {}
         self.clock = clock
         self.pod_cidr: ipaddress.IPv4Network | None = None
         self.sandboxes: dict[str, PodSandbox] = {}
@@ -129,6 +134,7 @@ class SimRuntime:
         if self.log_dir:
             sb = self.sandboxes[sandbox_id]
             self.log_paths[cid] = os.path.join(self._pod_log_dir(sb), container["name"], f"{attempt}.log")
+            self._unwritten[cid] = []
         run = _annotation_number(pod, RUN_SECONDS)
         if run is not None and run >= 0:
             self._exit_plan[cid] = (run, _annotation_number(pod, EXIT_CODE, int) or 0)
@@ -161,6 +167,7 @@ class SimRuntime:
         self._cancel(container_id)
         self._exit_plan.pop(container_id, None)
         self.containers.pop(container_id, None)
+        self._unwritten.pop(container_id, None)
         path = self.log_paths.pop(container_id, None)
         if path:
             try:
@@ -169,19 +176,36 @@ class SimRuntime:
                 pass
 
     def container_log_path(self, container_id: str) -> str:
-        """Where the container's CRI log file is ("" without a log dir)."""
-        return self.log_paths.get(container_id, "")
+        """Where the container's CRI log file is ("" without a log dir), written out on first use."""
+        path = self.log_paths.get(container_id, "")
+        pending = self._unwritten.pop(container_id, None)
+        if path and pending is not None:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "ab"):  # a container that has logged nothing yet still has its file
+                pass
+            for text, t in pending:
+                self._append(path, text, t)
+        return path
 
     def _pod_log_dir(self, sb: PodSandbox) -> str:
         return os.path.join(self.log_dir or "", f"{sb.namespace}_{sb.name}_{sb.pod_uid}")
 
     def _log(self, c: ContainerStatus, text: str) -> None:
         path = self.log_paths.get(c.id)
-        if path:
-            try:
-                append_log(path, "stdout", text, self.clock())
-            except OSError:
-                pass
+        if not path:
+            return
+        pending = self._unwritten.get(c.id)
+        if pending is not None:
+            pending.append((text, self.clock()))
+        else:
+            self._append(path, text, self.clock())
+
+    @staticmethod
+    def _append(path: str, text: str, t: float) -> None:
+        try:
+            append_log(path, "stdout", text, t)
+        except OSError:
+            pass
 
     def container_status(self, container_id: str) -> ContainerStatus | None:
         return self.containers.get(container_id)
