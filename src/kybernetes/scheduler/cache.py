@@ -50,7 +50,7 @@ class Cache:
             return
         self._snapshot = None
         if ni.pods:
-            ni.node = None  # keep the pods' accounting until they go too
+            ni.clear_node()
         else:
             del self.nodes[name]
 

@@ -137,8 +137,9 @@ class NodeInfo:
         self.non_zero_requested = Resource()
         self.used_ports: list[tuple[str, str, int]] = []
         self.generation = 0
-        self._name = ""
-        self._labels: dict = {}
+        # the node's name and labels, "" and {} without a node: plain attributes, read per node in every cycle
+        self.name = ""
+        self.labels: dict = {}
         self.unschedulable = False  # spec.unschedulable and spec.taints of the node, read once per node update
         self.taints: list[dict] = []
         # how many of the pods have pod (anti-)affinity terms, and required anti-affinity terms: plugins
@@ -150,19 +151,11 @@ class NodeInfo:
         for p in pods or ():
             self.add_pod(p)
 
-    @property
-    def name(self) -> str:
-        return self._name if self.node else ""
-
-    @property
-    def labels(self) -> dict:
-        return self._labels if self.node else {}
-
     def set_node(self, node: dict) -> None:
         self.node = node
         meta = node.get("metadata") or {}
-        self._name = meta.get("name") or ""
-        self._labels = meta.get("labels") or {}
+        self.name = meta.get("name") or ""
+        self.labels = meta.get("labels") or {}
         spec = node.get("spec") or {}
         self.unschedulable = bool(spec.get("unschedulable"))
         self.taints = spec.get("taints") or []
@@ -212,6 +205,12 @@ class NodeInfo:
                 return True
         return False
 
+    def clear_node(self) -> None:
+        """The node is gone; its pods' accounting stays until they go too."""
+        self.node = None
+        self.name, self.labels = "", {}
+        self.unschedulable, self.taints = False, []
+
     def clone(self) -> NodeInfo:
         c = NodeInfo()
         c.node = self.node
@@ -221,7 +220,7 @@ class NodeInfo:
         c.non_zero_requested = self.non_zero_requested.copy()
         c.used_ports = list(self.used_ports)
         c.generation = self.generation
-        c._name, c._labels = self._name, self._labels
+        c.name, c.labels = self.name, self.labels
         c.unschedulable, c.taints = self.unschedulable, self.taints
         c.affinity_pods, c.required_anti_pods = self.affinity_pods, self.required_anti_pods
         return c
