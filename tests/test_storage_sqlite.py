@@ -42,6 +42,21 @@ async def test_reopen_keeps_state_and_revision(tmp_path):
     await s.close()
 
 
+async def test_reopen_after_compacting_away_the_newest_row_keeps_the_revision(tmp_path):
+    """The newest write was a deletion and compaction dropped its log row: the revision must not go back."""
+    path = str(tmp_path / "state.db")
+    s = SQLiteStorage(path)
+    await s.create("/a", b"1")
+    await s.create("/b", b"1")
+    rev, _ = await s.delete("/b")
+    await s.compact(rev)
+    await s.close()
+    s = SQLiteStorage(path)
+    assert await s.current_revision() == rev
+    assert await s.create("/c", b"x") == rev + 1
+    await s.close()
+
+
 async def test_compactor_runs_on_schedule(tmp_path):
     s = SQLiteStorage(str(tmp_path / "state.db"))
     for i in range(30):

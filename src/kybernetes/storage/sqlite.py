@@ -155,10 +155,14 @@ class SQLiteStorage:
         db.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints (with their fsync) run in the thread
         db.executescript(SCHEMA)
         self._db = db
-        row = db.execute("SELECT value FROM meta WHERE name='rev'").fetchone()
-        self._rev = row[0] if row else 0
         row = db.execute("SELECT value FROM meta WHERE name='compacted'").fetchone()
         self._compacted = row[0] if row else 0
+        # The revision is not written on every commit: it is the newest row of the log, or the compacted
+        # revision when compaction removed that row (a deletion); compaction never touches rows above it.
+        # A database of an earlier version also kept it in meta.
+        newest = db.execute("SELECT MAX(rev) FROM log").fetchone()[0] or 0
+        row = db.execute("SELECT value FROM meta WHERE name='rev'").fetchone()
+        self._rev = max(newest, self._compacted, row[0] if row else 0)
         reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         reader.execute("PRAGMA busy_timeout=5000")
         self._reader = reader
@@ -186,7 +190,6 @@ class SQLiteStorage:
         rev = self._rev + 1
         with _transaction(db):
             events = fn(db, rev)
-            _set_meta(db, "rev", rev)
         self._rev = rev
         self._since_checkpoint += 1
         if self._since_checkpoint >= CHECKPOINT_EVERY and self._checkpoint is None:
