@@ -275,9 +275,10 @@ class SQLiteStorage:
     # --- writes -------------------------------------------------------------------------------
     async def create(self, key: str, value: bytes) -> int:
         def fn(db, rev):
-            if db.execute("SELECT 1 FROM kv WHERE key=?", (key,)).fetchone():
-                raise KeyExistsError(key)
-            db.execute("INSERT INTO kv VALUES (?, ?, ?, ?)", (key, value, rev, rev))
+            try:  # the primary key says whether it exists: no lookup first
+                db.execute("INSERT INTO kv VALUES (?, ?, ?, ?)", (key, value, rev, rev))
+            except sqlite3.IntegrityError:
+                raise KeyExistsError(key) from None
             db.execute("INSERT INTO log VALUES (?, ?, ?, ?, ?)", (rev, key, PUT, value, rev))
             return [Event("PUT", KeyValue(key, value, rev, rev))]
 
