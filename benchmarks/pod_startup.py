@@ -229,7 +229,7 @@ async def inner(kubeconfig: str, socket: str, n: int, log_root: str) -> None:
 
     bound = parallel_pod_starts()  # as many at once as the kubelet starts
     ctr, sandboxes = await phase("containerd alone", lambda: containerd_alone(socket, n, Path(log_root)))
-    ctr_bounded, _ = await phase(f"{bound} at once", lambda: containerd_alone(socket, n, Path(log_root), bound))
+    ctr_bounded, _ = await phase(f"{bound} at a time", lambda: containerd_alone(socket, n, Path(log_root), bound))
     kyb = await phase("kybernetes", lambda: through_kubelet(kubeconfig, n, "pod-"))
     print(json.dumps({"warmup": warm["Running"], "containerd": ctr, "sandboxes": sandboxes, "bound": bound,
                       "containerd bounded": ctr_bounded, "kubelet": kyb, "cpu": cpu}))
@@ -358,7 +358,9 @@ def report(r: dict, n: int, load: float) -> None:
     phases = list(cpu)
     print(f"CPU seconds used on the node per phase (all {n} pods; {os.cpu_count()} cores):")
     print(f"  {'':38}" + "".join(f" {p:>17}" for p in phases))
-    for label in cpu["kybernetes"]:
+    order = [name for _, name in LABELS] + ["runc, CNI plugins, other short-lived",
+                                           "pods' cgroups (runc init, pause, sleep)", "total", "benchmark client"]
+    for label in sorted(cpu["kybernetes"], key=lambda x: order.index(x) if x in order else len(order)):
         print(f"  {label:38}" + "".join(f" {cpu[p].get(label, 0.0):16.2f}s" for p in phases))
     worst = max(pct(kyb, .99) / pct(ctr, .99), pct(kyb, .99) / pct(bounded, .99))
     print(f"targets: p99 < 3 s: {'yes' if pct(kyb, .99) < 3 else 'no'}; "
