@@ -34,13 +34,13 @@ log = logging.getLogger("kybernetes.kubelet.agent")
 
 STATUS_INTERVAL = 10.0
 MAX_PODS = 110  # upstream's default --max-pods
+DEFAULT_CLUSTER_DNS = ("10.43.0.10",)  # the kube-dns Service of `kyb server`
 
 
 def parallel_pod_starts() -> int:
     """New pods started at once: four per core. Thirty at once on two cores thrash (30 shims, runc and CNI
     processes competing) and every pod of the burst becomes Running last; a few at a time finish sooner."""
     return 4 * (os.cpu_count() or 1)
-DEFAULT_CLUSTER_DNS = ("10.43.0.10",)  # the kube-dns Service of `kyb server`
 
 
 def _read(path: str, default: str = "") -> str:
