@@ -47,10 +47,22 @@ class GCPolicy:
         self.clock = clock
         self.last_full = clock()
         self.rss_after_full = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._scheduled = False
 
     def _on_collect(self, phase: str, info: dict) -> None:
         if phase == "stop" and info["generation"] >= 1:
             gc.freeze()
+            # a full collection that is due runs now, while the process is allocating (as CPython's own
+            # would), not seconds later in the middle of quiet requests it would stall
+            if self._loop is not None and not self._scheduled and self.due():
+                self._scheduled = True
+                self._loop.call_soon_threadsafe(self._run_due)
+
+    def _run_due(self) -> None:
+        self._scheduled = False
+        if self.due():
+            self.full_collection()
 
     def install(self) -> None:
         gc.collect()
@@ -82,6 +94,7 @@ class GCPolicy:
         return found
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), CHECK_EVERY)
