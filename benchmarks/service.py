@@ -49,7 +49,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.test_agent_cri import _missing  # noqa: E402
-from tests.test_proxy_iptables import Cluster, _teardown, boot, httpd_pod_spec, service  # noqa: E402
+from tests.test_proxy_iptables import (  # noqa: E402
+    Cluster,
+    _teardown,
+    boot,
+    httpd_pod_spec,
+    netns_of_sleeper,
+    service,
+)
+from tests.test_proxy_iptables import client_pod as sleeper_pod  # noqa: E402
 
 LOAD = Path(__file__).resolve().with_name("service_load.py")
 DNS_IP = "10.43.0.10"
@@ -57,10 +65,7 @@ CLIENT_MARK = {"node-a": "86401", "node-b": "86402"}  # `sleep N` tells the two 
 
 
 def client_pod(name: str, node: str) -> dict:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1, "containers": [
-                {"name": "c", "image": "kybernetes/busybox:1.36", "imagePullPolicy": "IfNotPresent",
-                 "command": ["sleep", CLIENT_MARK[node]]}]}}
+    return sleeper_pod(name, node, CLIENT_MARK[node])
 
 
 def web_pod(name: str, node: str) -> dict:
@@ -70,15 +75,7 @@ def web_pod(name: str, node: str) -> dict:
 
 def pod_netns(node: str) -> str:
     """/proc/PID/ns/net of the client pod on `node` (found by its `sleep` argument)."""
-    want = b"sleep\0" + CLIENT_MARK[node].encode() + b"\0"
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                if (d / "cmdline").read_bytes() == want:
-                    return str(d / "ns" / "net")
-            except OSError:
-                continue
-    raise RuntimeError(f"no client pod process on {node}")
+    return netns_of_sleeper(CLIENT_MARK[node])
 
 
 def run_load(netns: str, *args: str, timeout: float = 60) -> dict:

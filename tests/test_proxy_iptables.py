@@ -215,11 +215,25 @@ def httpd_pod_spec(node: str = "") -> dict:
     return spec
 
 
-def client_pod(name: str, node: str) -> dict:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+def client_pod(name: str, node: str, mark: str = "3600", labels: dict | None = None) -> dict:
+    """A busybox pod that sleeps; a distinct `mark` (its sleep argument) lets `netns_of_sleeper` find it."""
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels or {}},
             "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1, "containers": [
                 {"name": "c", "image": "kybernetes/busybox:1.36", "imagePullPolicy": "IfNotPresent",
-                 "command": ["sleep", "3600"]}]}}
+                 "command": ["sleep", mark]}]}}
+
+
+def netns_of_sleeper(mark: str) -> str:
+    """/proc/PID/ns/net of the pod whose container runs `sleep MARK` (tests run tools inside it)."""
+    want = b"sleep\0" + mark.encode() + b"\0"
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if (d / "cmdline").read_bytes() == want:
+                    return str(d / "ns" / "net")
+            except OSError:
+                continue
+    raise RuntimeError(f"no process runs sleep {mark}")
 
 
 def service(name: str, selector: dict | None, port: int = 80, type_: str = "ClusterIP", **spec) -> dict:

@@ -22,12 +22,11 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from .test_agent_cri import _missing, sh
-from .test_proxy_iptables import Cluster, _teardown, boot
+from .test_proxy_iptables import Cluster, _teardown, boot, client_pod, netns_of_sleeper
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -77,23 +76,12 @@ def cluster():
 
 
 def sleeper(name: str, node: str, labels: dict | None = None) -> dict:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels or {}},
-            "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1, "containers": [
-                {"name": "c", "image": "kybernetes/busybox:1.36", "imagePullPolicy": "IfNotPresent",
-                 "command": ["sleep", MARKS[name]]}]}}
+    return client_pod(name, node, MARKS[name], labels)
 
 
 def netns_of(name: str) -> str:
-    """/proc/PID/ns/net of the pod whose container runs `sleep MARKS[name]`."""
-    want = b"sleep\0" + MARKS[name].encode() + b"\0"
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                if (d / "cmdline").read_bytes() == want:
-                    return str(d / "ns" / "net")
-            except OSError:
-                continue
-    raise AssertionError(f"no process of pod {name}")
+    """/proc/PID/ns/net of the pod `name` (by its `sleep MARKS[name]`)."""
+    return netns_of_sleeper(MARKS[name])
 
 
 class Program:
