@@ -11,6 +11,7 @@ import textwrap
 
 import pytest
 
+from kybernetes.storage.interface import KeyNotFoundError, RevisionMismatchError
 from kybernetes.storage.sqlite import SQLiteStorage
 
 from .storage_conformance import StorageConformance
@@ -107,3 +108,24 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path):
     assert [kv.key for kv in kvs] == [f"/k/{i:06d}" for i in range(len(kvs))]
     assert all(kv.value == b"v" * 512 for kv in kvs)
     assert rev == len(kvs)
+
+
+async def test_rows_kept_in_memory_follow_every_write(tmp_path):
+    """The in-memory copy of recent rows answers get() and the revision checks exactly as the database would."""
+    s = SQLiteStorage(str(tmp_path / "state.db"))
+    assert await s.get("/k") is None  # a miss is remembered ...
+    rev = await s.create("/k", b"1")  # ... and replaced by the create
+    assert (await s.get("/k")).mod_revision == rev
+    rev2 = await s.update("/k", b"2", rev)
+    with pytest.raises(RevisionMismatchError):
+        await s.update("/k", b"3", rev)
+    kv = await s.get("/k")
+    assert (kv.value, kv.mod_revision, kv.create_revision) == (b"2", rev2, rev)
+    await s.delete("/k", rev2)
+    assert await s.get("/k") is None
+    with pytest.raises(KeyNotFoundError):
+        await s.update("/k", b"4", 0)
+    await s.close()
+    reopened = SQLiteStorage(str(tmp_path / "state.db"))  # and the database agrees
+    assert await reopened.get("/k") is None
+    await reopened.close()
