@@ -243,8 +243,8 @@ def service(name: str, selector: dict | None, port: int = 80, type_: str = "Clus
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": s}
 
 
-# Debian 12's static busybox `wget` dies of SIGSEGV on every request (glibc's resolver in a static
-# binary); HTTP/1.0 over `nc` is the same request.
+# Debian 12's static busybox `wget` dies of SIGSEGV when given -T (a timeout), and many requests want one;
+# HTTP/1.0 over `nc -w` is the same request. (Plain `wget -qO- URL` works: see the first test.)
 GET = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port} | tail -n 1"
 
 
@@ -276,6 +276,19 @@ def web(cluster):
 def web_pods(c: Cluster) -> dict[str, dict]:
     return {p["metadata"]["name"]: p for p in c.get("pods", "", "-l", "app=web")["items"]
             if not p["metadata"].get("deletionTimestamp")}
+
+
+def test_wget_answers_by_service_name_and_by_cluster_ip(cluster, web):
+    """The seeds' check as they write it: busybox `wget -qO-` from another pod, by the Service's DNS name and by
+    its ClusterIP, on both nodes (iptables on node A, userspace on node B); `timeout` bounds it, not -T."""
+    c = cluster
+    names = set(web_pods(c))
+    for pod in ("client-a", "client-b"):
+        for url in ("http://web.default.svc.cluster.local", f"http://{web}"):
+            def answer(pod=pod, url=url):
+                out = c.kubectl("exec", pod, "--", "timeout", "10", "wget", "-qO-", url, timeout=30, check=False)
+                return out.strip() if out.strip() in names else None
+            assert c.wait(f"{pod}: wget -qO- {url}", answer, 60) in names
 
 
 def test_cluster_ip_spreads_300_requests_over_three_replicas(cluster, web):
