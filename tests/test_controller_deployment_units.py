@@ -201,6 +201,41 @@ def test_rolling_update_stops_while_new_pods_are_unavailable(server):
     run(go())
 
 
+def test_rolling_update_does_not_trust_the_stale_status_of_an_old_replicaset_it_just_scaled_down(server):
+    async def go():
+        async with Harness(server) as h:
+            w = World(h)
+            await w.create(_deployment("web", 4, strategy=_rolling(1, 1)))
+            await w.sync("web")
+            await w.pods_come_up()
+            await w.sync("web")
+            await w.edit("web", {"spec": {"template": {"spec": {"containers": [{**CONTAINER, "image": "v2"}]}}}})
+            await w.sync("web")
+            new = dutil.find_new_rs(w.deployment("web"), w.rss())
+            [old] = [rs for rs in w.rss() if rs is not new]
+            assert (dutil.replicas(new), dutil.replicas(old)) == (1, 3)
+            # the old ReplicaSet's status still says 4 available: its controller has not caught up
+
+            async def new_pods(replicas: int, available: int) -> None:
+                rs = w.ctrl.replicasets.get(f"{h.ns}/{new['metadata']['name']}")
+                status = {"replicas": replicas, "readyReplicas": available, "availableReplicas": available,
+                          "observedGeneration": rs["metadata"]["generation"]}
+                h.seed(w.ctrl.replicasets, await h.set_status("apps", "v1", "replicasets", rs, status))
+
+            await new_pods(1, 1)
+            await w.sync("web")
+            new, old = (w.ctrl.replicasets.get(f"{h.ns}/{rs['metadata']['name']}") for rs in (new, old))
+            assert (dutil.replicas(new), dutil.replicas(old)) == (2, 3)
+            assert dutil.status_of(old, "availableReplicas") == 4
+            await new_pods(2, 1)
+            await w.sync("web")
+            old = w.ctrl.replicasets.get(f"{h.ns}/{old['metadata']['name']}")
+            # 3 old pods stay + 1 new available = 4: one more may go, not two (upstream's
+            # arithmetic on the stale 4 would leave 1 old + 1 new = 2 ready, below 4 - maxUnavailable)
+            assert dutil.replicas(old) == 2, w.sizes()
+    run(go())
+
+
 def test_recreate_scales_old_to_zero_and_waits_for_their_pods_before_creating_new(server):
     async def go():
         async with Harness(server) as h:

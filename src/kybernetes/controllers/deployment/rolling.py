@@ -58,7 +58,7 @@ class RollingMixin:
 
     async def scale_down_old_for_rolling_update(self, all_rss: list[dict], old: list[dict], d: dict) -> int:
         min_available = replicas(d) - util.max_unavailable(d)
-        available = util.total_status(all_rss, "availableReplicas")
+        available = util.settled_available(all_rss)
         if available <= min_available:
             return 0
         wanted = available - min_available

@@ -109,6 +109,13 @@ def total_status(rss: list[dict], field: str) -> int:
     return sum(status_of(rs, field) for rs in rss if rs is not None)
 
 
+def settled_available(rss: list[dict]) -> int:
+    """Available pods that will stay: a ReplicaSet just scaled down may still report the pods it is
+    about to delete, so none counts for more than its spec asks (else a second scale-down in a row,
+    from a stale status, drops below maxUnavailable)."""
+    return sum(min(status_of(rs, "availableReplicas"), replicas(rs)) for rs in rss if rs is not None)
+
+
 def active(rss: list[dict]) -> list[dict]:
     return [rs for rs in rss if rs is not None and replicas(rs) > 0]
 
