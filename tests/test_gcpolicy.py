@@ -50,3 +50,21 @@ def test_full_collection_is_due_after_the_interval(policy):
     assert policy.due()
     policy.full_collection()
     assert not policy.due()
+
+
+def test_doubled_memory_brings_a_full_collection_forward_but_not_sooner_than_the_minimum(policy, monkeypatch):
+    import kybernetes.cli.gcpolicy as gcpolicy
+
+    rss = [100 << 20]
+    monkeypatch.setattr(gcpolicy, "rss_bytes", lambda: rss[0])
+    now[0] = 0.0
+    policy.full_collection()
+    assert policy.rss_after_full == 100 << 20
+    rss[0] = 250 << 20  # more than doubled
+    now[0] = 60.0
+    assert not policy.due(), "a heap growing fast must not pay a full collection at every doubling"
+    now[0] = 301.0
+    assert policy.due()
+    policy.full_collection()  # now at 250 MiB
+    now[0] = 700.0
+    assert not policy.due(), "not doubled since, and the interval (600 s here) not over"

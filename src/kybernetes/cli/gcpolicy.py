@@ -11,8 +11,10 @@ The policy: whatever survives a generation-1 collection is moved to the permanen
 generation (`gc.freeze`), so the young generations stay small and nothing long-lived is
 rescanned. Reference counting still frees frozen objects. A cycle that was still alive
 when it was frozen is only found by a full collection of everything, which runs, off
-the collector's own callback, when the process's memory has doubled since the last one
-or half an hour has passed. Such cycles are rare here: a server that had handled 20,000
+the collector's own callback, when half an hour has passed, or when the process's memory
+has doubled since the last one and five minutes have passed (a full collection of a 1 GiB
+heap stops the process for about a second: a heap that grows fast, as the server's while
+a large cluster registers, would otherwise pay that at every doubling). Such cycles are rare here: a server that had handled 20,000
 writes held about 300 unreachable objects, against a heap of millions, and a full
 collection of a 250 MiB server takes about 0.3 s.
 """
@@ -28,6 +30,7 @@ import time
 log = logging.getLogger("kybernetes.gc")
 
 FULL_EVERY = 1800.0  # seconds between full collections at the latest
+FULL_AT_MOST_EVERY = 300.0  # seconds between full collections at the earliest
 CHECK_EVERY = 5.0
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -42,8 +45,10 @@ def rss_bytes() -> int:
 
 
 class GCPolicy:
-    def __init__(self, full_every: float = FULL_EVERY, clock=time.monotonic):
+    def __init__(self, full_every: float = FULL_EVERY, clock=time.monotonic,
+                 at_most_every: float = FULL_AT_MOST_EVERY):
         self.full_every = full_every
+        self.at_most_every = at_most_every
         self.clock = clock
         self.last_full = clock()
         self.rss_after_full = 0
@@ -78,8 +83,10 @@ class GCPolicy:
 
     def due(self) -> bool:
         # the frozen set's size is not known without walking it; memory grows with it
-        return (rss_bytes() > 2 * max(self.rss_after_full, 64 << 20)
-                or self.clock() - self.last_full >= self.full_every)
+        since = self.clock() - self.last_full
+        if since >= self.full_every:
+            return True
+        return since >= self.at_most_every and rss_bytes() > 2 * max(self.rss_after_full, 64 << 20)
 
     def full_collection(self) -> int:
         """Collect everything, frozen objects included, then freeze the survivors again."""
