@@ -238,7 +238,8 @@ class Store:
         async def build(current: dict | None) -> dict:
             return orjson.loads(pristine) if pristine is not None else copy.deepcopy(body)
 
-        return await self._update(rt, namespace, name, build, ctx, subresource, precondition_rv, allow_create)
+        return await self._update(rt, namespace, name, build, ctx, subresource, precondition_rv, allow_create,
+                                  needs_current=False)
 
     async def patch(
         self,
@@ -264,7 +265,10 @@ class Store:
         precondition_rv: str,
         allow_create: bool,
         patching: bool = False,
+        needs_current: bool = True,
     ) -> tuple[dict, bool]:
+        """`build(current)` makes the new object from a private copy of the stored one (None when
+        `needs_current` is false: a PUT's body replaces it whole)."""
         main_strategy = strategy = self.strategy_for(rt)
         if subresource == "status":
             strategy = StatusStrategy(rt)
@@ -281,7 +285,7 @@ class Store:
                 return await self.create(rt, namespace, new, ctx), True
             old = self.from_storage(rt, decode(kv))
             # a second decode of the stored bytes is the deep copy, at a fraction of copy.deepcopy's cost
-            new = await build(self.from_storage(rt, decode(kv)))
+            new = await build(self.from_storage(rt, decode(kv)) if needs_current else None)
             if not isinstance(new, dict) or not isinstance(new.get("metadata", {}), dict):
                 raise errors.bad_request("the object must be a JSON object with metadata")
             meta = new.setdefault("metadata", {})
