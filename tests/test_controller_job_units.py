@@ -281,3 +281,37 @@ def test_suspended_job_creates_nothing_and_resuming_starts_it(server):
             assert (cond["status"], cond["reason"]) == ("False", "JobResumed")
             assert w.job()["status"]["startTime"]
     run(go())
+
+
+def test_job_with_a_manual_selector_adopts_matching_orphans_with_its_tracking_finalizer(server):
+    """Upstream getPodsForJob: ClaimPods adopts orphans the selector matches, adding the
+    tracking finalizer in the same patch; other controllers' pods are left alone."""
+    async def go():
+        async with Harness(server) as h:
+            w = World(h)
+            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"labels": {"app": "adopt"}},
+                   "spec": {"containers": [CONTAINER], "restartPolicy": "Never"}}
+            orphan = await h.setup("", "v1", "pods", {**pod, "metadata": {**pod["metadata"], "name": "orphan"}})
+            owned_elsewhere = await h.setup("", "v1", "pods", {**pod, "metadata": {
+                **pod["metadata"], "name": "theirs", "ownerReferences": [{
+                    "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "0000-rs",
+                    "controller": True}]}})
+            h.seed(w.ctrl.pods, orphan, owned_elsewhere)
+            job = _job("job", completions=2, parallelism=2, manualSelector=True,
+                       selector={"matchLabels": {"app": "adopt"}})
+            job["spec"]["template"]["metadata"]["labels"] = {"app": "adopt"}
+            job = await w.create(job)
+            # an orphan's arrival wakes the Jobs whose selector matches it
+            assert w.ctrl._orphan_keys(orphan) == [f"{h.ns}/job"]
+            assert w.ctrl._orphan_keys(owned_elsewhere) == []
+            await w.sync()
+            [adopt] = [a for a in h.writes("pods", "patch") if a.name == "orphan"]
+            meta = adopt.result["metadata"]
+            assert [r["uid"] for r in meta["ownerReferences"]] == [job["metadata"]["uid"]]
+            assert meta["ownerReferences"][0]["controller"] is True
+            assert TRACKING_FINALIZER in meta["finalizers"]
+            assert not [a for a in h.writes("pods", "patch") if a.name == "theirs"]
+            # the adopted pod is one of the two that may run: one more is created, not two
+            assert len(w.created()) == 1
+            assert w.job()["status"]["active"] == 2
+    run(go())

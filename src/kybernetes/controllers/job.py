@@ -16,11 +16,20 @@ import logging
 import time
 
 from ..api.meta import now, parse_time, rfc3339
+from ..api.selectors import selector_matches
 from ..client.events import NORMAL, WARNING, EventRecorder
 from ..client.rest import ApiError
 from .base import Controller, Requeue
 from .expectations import Expectations
-from .podutil import CONTROLLER_INDEX, controlled_by, controller_index, controller_ref, is_pod_ready, namespace_index
+from .podutil import (
+    CONTROLLER_INDEX,
+    claim_candidates,
+    controller_index,
+    controller_ref,
+    is_pod_ready,
+    namespace_index,
+)
+from .refmanager import ControllerRefManager
 
 log = logging.getLogger("kybernetes.job")
 
@@ -137,12 +146,30 @@ class JobController(Controller):
         self.pods = self.ctx.informers.informer("", "v1", "pods")
         self.pods.add_indexer("namespace", namespace_index)
         self.pods.add_indexer(CONTROLLER_INDEX, controller_index)
-        self.pods.add_handler(self._pod_added, lambda old, new: self._enqueue(new), self._enqueue)
+        self.pods.add_handler(self._pod_added, lambda old, new: self._pod_changed(new), self._enqueue)
         self.watched.append(self.pods)
+
+    def _orphan_keys(self, pod: dict) -> list[str]:
+        """The Jobs whose selector matches an orphan pod: they may adopt it (upstream getPodJobs)."""
+        meta = pod["metadata"]
+        labels = meta.get("labels") or {}
+        if controller_ref(pod) is not None or not labels or meta.get("deletionTimestamp"):
+            return []
+        ns = meta.get("namespace")
+        return [f"{ns}/{job['metadata']['name']}" for job in self.jobs.list()
+                if job["metadata"].get("namespace") == ns
+                and selector_matches((job.get("spec") or {}).get("selector") or {}, labels)]
 
     def _pod_added(self, pod: dict) -> None:
         for key in _key_of_pod(pod):
             self.expectations.creation_observed(key)
+            self.queue.add(key)
+        for key in self._orphan_keys(pod):  # not a creation anyone waits for
+            self.queue.add(key)
+
+    def _pod_changed(self, pod: dict) -> None:
+        self._enqueue(pod)
+        for key in self._orphan_keys(pod):
             self.queue.add(key)
 
     def _enqueue(self, pod: dict) -> None:
@@ -156,8 +183,25 @@ class JobController(Controller):
             return
         await self.sync_job(key, job)
 
-    def owned_pods(self, job: dict) -> list[dict]:
-        return controlled_by(self.pods, job)
+    async def claim_pods(self, job: dict) -> list[dict]:
+        """The Job's pods after adopting matching orphans, which get the tracking finalizer in the
+        same write, and releasing pods its selector no longer matches (upstream getPodsForJob)."""
+        selector = (job.get("spec") or {}).get("selector") or {}
+        meta = job["metadata"]
+        manager = ControllerRefManager(
+            self.client, job, "batch/v1", "Job",
+            lambda p: bool(selector) and selector_matches(selector, p["metadata"].get("labels") or {}),
+            ("", "v1", "pods"), lambda: self._live(meta["namespace"], meta["name"]),
+            finalizers=(TRACKING_FINALIZER,))
+        return await manager.claim(claim_candidates(self.pods, job))
+
+    async def _live(self, namespace: str, name: str) -> dict | None:
+        try:
+            return await self.client.get("batch", "v1", "jobs", name, namespace)
+        except ApiError as e:
+            if e.code == 404:
+                return None
+            raise
 
     async def sync_job(self, key: str, job: dict) -> None:
         uid = job["metadata"]["uid"]
@@ -167,7 +211,7 @@ class JobController(Controller):
                 raise Requeue(0.05)
             stale.clear()
         spec = job.get("spec") or {}
-        pods = self.owned_pods(job)
+        pods = await self.claim_pods(job)
         counted = self.counted.setdefault(uid, set())
         counted &= {p["metadata"]["uid"] for p in pods}
         if is_finished(job) or job["metadata"].get("deletionTimestamp"):
@@ -226,15 +270,20 @@ class JobController(Controller):
             if target is not None:
                 _set_condition(status, target)
 
+        # as upstream's syncJob, `active` counts the pods created in this sync and not those deleted
+        n_active, n_ready = len(active), sum(1 for p in active if is_pod_ready(p))
         if target is not None or suspended:
-            await self.delete_pods(job, active)
+            deleted = await self.delete_pods(job, active)
+            n_active -= len(deleted)
+            n_ready -= sum(1 for p in deleted if is_pod_ready(p))
         elif self.expectations.satisfied(key):
-            wait = await self.manage_pods(key, job, active, succeeded, failed, completed)
+            wait, delta = await self.manage_pods(key, job, active, succeeded, failed, completed)
+            n_active += delta
             if wait is not None:
                 requeue = wait if requeue is None else min(requeue, wait)
         self._suspend_condition(job, status, suspended)
-        status["active"] = len(active)
-        status["ready"] = sum(1 for p in active if is_pod_ready(p))
+        status["active"] = n_active
+        status["ready"] = n_ready
         job = await self.write_status(job, status)
 
         # --- remove finalizers of the pods now recorded as uncounted, then count them ---
@@ -289,7 +338,9 @@ class JobController(Controller):
 
     # --- pods -------------------------------------------------------------------------------------
     async def manage_pods(self, key: str, job: dict, active: list[dict], succeeded: int, failed: int,
-                          completed: set[int]) -> float | None:
+                          completed: set[int]) -> tuple[float | None, int]:
+        """Create or delete pods toward the wanted parallelism: (seconds to wait before creating
+        again, or None; the change in active pods)."""
         spec = job.get("spec") or {}
         parallelism = int(spec.get("parallelism", 1))
         completions = spec.get("completions")
@@ -306,15 +357,14 @@ class JobController(Controller):
             want = target - len(active)
         if want < 0:
             newest = sorted(active, key=lambda p: p["metadata"].get("creationTimestamp") or "", reverse=True)
-            await self.delete_pods(job, newest[:-want])
-            return None
+            return None, -len(await self.delete_pods(job, newest[:-want]))
         if want == 0:
-            return None
+            return None, 0
         if failed:
             delay = min(BACKOFF_BASE * 2 ** (failed - 1), BACKOFF_MAX)
             left = self.last_failure.get(job["metadata"]["uid"], -1e9) + delay - self.clock()
             if left > 0:
-                return left
+                return left, 0
         self.expectations.expect_creations(key, want)
         errors = []
         for i in range(want):
@@ -325,7 +375,7 @@ class JobController(Controller):
                 errors.append(e)
         if errors:
             raise errors[0]
-        return None
+        return None, want
 
     def new_pod(self, job: dict, index: int | None) -> dict:
         meta, template = job["metadata"], (job.get("spec") or {}).get("template") or {}
@@ -358,7 +408,9 @@ class JobController(Controller):
             raise
         self.recorder.event(job, NORMAL, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
 
-    async def delete_pods(self, job: dict, pods: list[dict]) -> None:
+    async def delete_pods(self, job: dict, pods: list[dict]) -> list[dict]:
+        """Delete `pods`; the ones this call deleted (a pod already gone is not counted)."""
+        deleted = []
         for pod in pods:
             meta = pod["metadata"]
             try:
@@ -369,7 +421,9 @@ class JobController(Controller):
                     continue
                 self.recorder.event(job, WARNING, "FailedDelete", f"Error deleting: {e}")
                 raise
+            deleted.append(pod)
             self.recorder.event(job, NORMAL, "SuccessfulDelete", f"Deleted pod: {meta['name']}")
+        return deleted
 
     async def remove_finalizers(self, pods: list[dict]) -> set[str]:
         done = set()

@@ -17,8 +17,9 @@ from .podutil import controller_ref, new_controller_ref
 class ControllerRefManager:
     def __init__(self, client: RESTClient, owner: dict, owner_api_version: str, owner_kind: str,
                  matches: Callable[[dict], bool], dependent_gvr: tuple[str, str, str],
-                 recheck: Callable[[], Awaitable[dict | None]]):
+                 recheck: Callable[[], Awaitable[dict | None]], finalizers: tuple[str, ...] = ()):
         self.client = client
+        self.finalizers = finalizers  # added to what is adopted (the Job's tracking finalizer)
         self.owner = owner
         self.uid = owner["metadata"]["uid"]
         self.ref = new_controller_ref(owner, owner_api_version, owner_kind)
@@ -63,9 +64,12 @@ class ControllerRefManager:
             raise errors[0]
         return claimed
 
-    async def _patch_refs(self, obj: dict, refs: list[dict]) -> dict | None:
+    async def _patch_refs(self, obj: dict, refs: list[dict], finalizers: tuple[str, ...] = ()) -> dict | None:
         meta = obj["metadata"]
         body = {"metadata": {"ownerReferences": refs, "resourceVersion": meta["resourceVersion"]}}
+        have = list(meta.get("finalizers") or ())
+        if any(f not in have for f in finalizers):
+            body["metadata"]["finalizers"] = have + [f for f in finalizers if f not in have]
         try:
             return await self.client.patch(*self.gvr, meta["name"], body, meta.get("namespace", ""))
         except ApiError as e:
@@ -75,7 +79,7 @@ class ControllerRefManager:
 
     async def _adopt(self, obj: dict) -> dict | None:
         refs = [r for r in obj["metadata"].get("ownerReferences") or () if r.get("uid") != self.uid]
-        return await self._patch_refs(obj, [*refs, self.ref])
+        return await self._patch_refs(obj, [*refs, self.ref], self.finalizers)
 
     async def _release(self, obj: dict) -> None:
         refs = [r for r in obj["metadata"].get("ownerReferences") or () if r.get("uid") != self.uid]
