@@ -553,3 +553,29 @@ def test_scheduler_queues_only_its_own_pending_pods():
     s.on_pod_add(gone)
     assert s.queue.where("default/mine") == "active" and len(s.queue) == 1
     assert len(s.cache.nodes["a"].pods) == 1
+
+
+def test_cache_swaps_a_status_update_in_place_and_reaccounts_a_changed_footprint():
+    from kybernetes.scheduler.cache import Cache
+
+    cache = Cache()
+    cache.add_node(node("n1", cpu="4"))
+    p = pod("p", cpu="1", labels={"app": "a"})
+    cache.assume_pod(p, "n1")
+    [ni] = cache.snapshot()
+    assert ni.requested.milli_cpu == 1000 and "default/p" in cache.assumed
+    # the binding's echo, then the kubelet's status: same spec and labels, the accounting stays
+    bound = {**p, "spec": {**p["spec"], "nodeName": "n1"}, "status": {"phase": "Pending"}}
+    cache.add_pod(bound)
+    running = {**bound, "status": {"phase": "Running", "podIP": "10.0.0.5"}}
+    cache.update_pod(bound, running)
+    assert "default/p" not in cache.assumed
+    assert ni.requested.milli_cpu == 1000 and len(ni.pods) == 1
+    assert ni.pods[0] is running and cache.pods["default/p"] == (running, "n1")
+    # labels change what affinity and spreading see: taken out and added again, still counted once
+    relabeled = {**running, "metadata": {**running["metadata"], "labels": {"app": "b"}}}
+    cache.update_pod(running, relabeled)
+    assert ni.pods == [relabeled] and ni.requested.milli_cpu == 1000
+    # a pod that has ended frees its room
+    cache.update_pod(relabeled, {**relabeled, "status": {"phase": "Succeeded"}})
+    assert ni.pods == [] and ni.requested.milli_cpu == 0

@@ -18,6 +18,14 @@ def is_terminal(pod: dict) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
+def _same_footprint(old: dict, new: dict) -> bool:
+    """Whether two versions of a pod weigh the same on their node: same uid, spec and labels (all
+    a NodeInfo derives from a pod: requests, host ports, (anti-)affinity terms, matched labels)."""
+    om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+    return (om.get("uid") == nm.get("uid") and om.get("labels") == nm.get("labels")
+            and old.get("spec") == new.get("spec"))
+
+
 class Cache:
     def __init__(self):
         self.nodes: dict[str, NodeInfo] = {}
@@ -89,6 +97,18 @@ class Cache:
             return
         key = pod_key(pod)
         self.assumed.discard(key)
+        entry = self.pods.get(key)
+        if entry is not None and entry[1] == node and not is_terminal(pod) and _same_footprint(entry[0], pod):
+            # the binding's echo, a status change: what the node accounts for is the same, so the
+            # stored object is swapped without taking requests and ports apart and adding them again
+            ni = self.nodes[node]
+            old = entry[0]
+            for i, p in enumerate(ni.pods):
+                if p is old:
+                    ni.pods[i] = pod
+                    break
+            self.pods[key] = (pod, node)
+            return
         self._remove(key)
         if not is_terminal(pod):
             self._add(pod, node)
