@@ -171,3 +171,59 @@ def test_find_duplicate_fields():
     assert schema.find_duplicate_fields(b"{not json") == []
     assert schema.find_duplicate_fields(b"apiVersion: v1\nkind: Pod\n") == []
     assert schema.find_duplicate_fields('{"m":{"labels":{"x":"1","x":"2"}}}') == ["m.labels.x"]
+
+
+def test_duplicate_check_fast_pass_agrees_with_an_exact_parser_on_random_documents():
+    """The byte-counting pass of `_has_duplicates` may only ever answer "no duplicates" when a
+    parser that sees every pair agrees; random documents mix escaped quotes and backslashes,
+    strings that start with ':', whitespace around colons, and repeated keys."""
+    import json as _json
+    import random
+
+    from kybernetes.api.schema import _has_duplicates
+
+    rnd = random.Random(7)
+    alphabet = ['a', 'b', ':', '"', '\\', ' ', 'k:{"name":"c"}', '\\":', '":x']
+
+    class Obj(list):  # an object as a list of pairs: keys may repeat
+        pass
+
+    def text(pairs_or_value, depth=0):
+        if isinstance(pairs_or_value, Obj):
+            colon = rnd.choice([":", ": ", " :", "\t:\n"])
+            comma = rnd.choice([",", ", ", ",\n  "])
+            return "{" + comma.join(_json.dumps(k) + colon + text(v, depth + 1) for k, v in pairs_or_value) + "}"
+        return _json.dumps(pairs_or_value)
+
+    def value(depth):
+        roll = rnd.random()
+        if depth < 3 and roll < 0.35:
+            keys = ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 3))) for _ in range(rnd.randint(0, 4))]
+            if keys and rnd.random() < 0.3:
+                keys.append(rnd.choice(keys))  # a repeated key
+            return Obj((k, value(depth + 1)) for k in keys)
+        if roll < 0.7:
+            return "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 4)))
+        return rnd.choice([1, None, True, [1, "x\\\":"]])
+
+    def exact(raw: str) -> bool:
+        found = []
+
+        def pairs(ps):
+            keys = [k for k, _ in ps]
+            found.append(len(keys) != len(set(keys)))
+            return dict(ps)
+
+        _json.loads(raw, object_pairs_hook=pairs)
+        return any(found)
+
+    seen = {True: 0, False: 0}
+    for _ in range(3000):
+        doc = value(0)
+        if not isinstance(doc, Obj):
+            doc = Obj([("x", doc)])
+        raw = text(doc)
+        want = exact(raw)
+        seen[want] += 1
+        assert _has_duplicates(raw.encode()) == want, raw
+    assert seen[True] > 100 and seen[False] > 100, seen

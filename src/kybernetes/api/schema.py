@@ -236,6 +236,9 @@ def _count_keys(doc) -> int:
     return count
 
 
+_SPACE_BEFORE_COLON = re.compile(rb'"\s+:')
+
+
 def _has_duplicates(raw: bytes | str, doc=None) -> bool:
     """A fast first pass: keys as written (every string followed by ':') against keys kept by a decoder."""
     data = raw.encode() if isinstance(raw, str) else raw
@@ -244,8 +247,17 @@ def _has_duplicates(raw: bytes | str, doc=None) -> bool:
             doc = orjson.loads(data)
         except orjson.JSONDecodeError:
             return False
+    kept = _count_keys(doc)
+    if b"\\\\" not in data and not _SPACE_BEFORE_COLON.search(data):
+        # Counting bytes instead of tokenizing (a tenth of the time): every key is a closing quote
+        # followed by ':'; the other '":' are an escaped quote inside a string (subtracted: with no
+        # escaped backslash, '\\":' is always one) or a string value that starts with ':' (counted
+        # too many). So this count is at least the keys written, and equal to the keys kept proves
+        # that none was repeated; otherwise the exact pass below decides.
+        if data.count(b'":') - data.count(b'\\":') == kept:
+            return False
     written = sum(1 for colon in _JSON_STRING.findall(data) if colon)  # findall: no Match objects
-    return written != _count_keys(doc)
+    return written != kept
 
 
 _ALWAYS_KNOWN = ("apiVersion", "kind", "metadata")
