@@ -49,6 +49,13 @@ class Handlers:
         user = request.get("user") or ("", [])
         return WriteContext(user=user[0], groups=list(user[1]), dry_run=bool(dry), field_manager=manager)
 
+    @staticmethod
+    def result_only_read(rt: ResourceType) -> bool:
+        """Whether the object a write returns is only read after it (encoded into the response), so
+        the watch cache may keep it (WriteContext.keep_result). Not for CRDs: the server's CRD
+        registry holds on to what their writes return."""
+        return rt.group != "apiextensions.k8s.io"
+
     def validation_mode(self, request: web.Request) -> str:
         mode = request.query.get("fieldValidation", "Warn") or "Warn"
         if mode not in FIELD_VALIDATION_MODES:
@@ -184,6 +191,7 @@ class Handlers:
             ns = (obj.get("metadata") or {}).get("namespace") or ""
             if not ns:
                 raise errors.bad_request("the server could not find the requested resource")
+        ctx.keep_result = self.result_only_read(rt)
         created = await self.store.create(rt, ns, obj, ctx)
         await self.server.after_write(rt, "create", created, ctx)
         return self.respond(request, rt, created, 201, ctx)
@@ -193,6 +201,7 @@ class Handlers:
         obj = await self.decode_write_body(request, rt, ctx)
         ns = self.namespace_for(rt, info)
         sub = info.subresource if info.subresource == "status" else ""
+        ctx.keep_result = self.result_only_read(rt)
         result, created = await self.store.update(rt, ns, info.name, obj, ctx, sub,
                                                   allow_create=self.server.allow_create_on_update(rt))
         await self.server.after_write(rt, "create" if created else "update", result, ctx)
@@ -213,6 +222,7 @@ class Handlers:
             raise errors.bad_request("force: Forbidden: may not be specified for non-apply patch")
         patcher = self.server.patcher(rt, content_type, raw, mode, ctx, force)
         sub = info.subresource if info.subresource == "status" else ""
+        ctx.keep_result = self.result_only_read(rt)
         result, created = await self.store.patch(rt, ns, info.name, patcher, ctx, sub, allow_create=is_apply)
         await self.server.after_write(rt, "create" if created else "update", result, ctx)
         return self.respond(request, rt, result, 201 if created else 200, ctx)

@@ -44,6 +44,9 @@ class WriteContext:
     applied: bool = False
     # the subresource a write's fields are recorded under when the store is not told it (scale)
     fields_subresource: str = ""
+    # the caller only reads (or drops) the object a write returns: the watch cache may keep that
+    # very object instead of decoding the stored bytes (WatchCache.keep)
+    keep_result: bool = False
 
 
 @dataclass
@@ -183,6 +186,8 @@ class Store:
         except KeyExistsError:
             raise errors.already_exists(rt.plural, name, rt.group) from None
         obj["metadata"]["resourceVersion"] = str(rev)
+        if ctx.keep_result and stored is obj:
+            self.cache.keep(key, rev, obj)
         return obj
 
     def _check_namespace_matches(self, rt: ResourceType, namespace: str, meta: dict) -> None:
@@ -329,8 +334,9 @@ class Store:
                 strategy.after_delete(new)
                 new["metadata"]["resourceVersion"] = str(rev)
                 return new, False
+            stored = self.to_storage(rt, new)
             try:
-                rev = await self.storage.update(key, encode_for_storage(self.to_storage(rt, new)), kv.mod_revision)
+                rev = await self.storage.update(key, encode_for_storage(stored), kv.mod_revision)
             except (RevisionMismatchError, KeyNotFoundError):
                 if rv:
                     raise errors.conflict(
@@ -340,6 +346,8 @@ class Store:
                     ) from None
                 continue
             new["metadata"]["resourceVersion"] = str(rev)
+            if ctx.keep_result and stored is new:
+                self.cache.keep(key, rev, new)
             return new, False
         raise errors.conflict(rt.plural, name, "too many concurrent updates, please retry", rt.group)
 

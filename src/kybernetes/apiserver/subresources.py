@@ -173,6 +173,7 @@ class Subresources:
         # binding writes spec and status together, bypassing both strategies' resets; upstream binds at the
         # storage layer, so the binding is nobody's in managedFields
         ctx.field_manager = ""
+        ctx.keep_result = True  # the bound pod is not even read
         await self.store.patch(rt, info.namespace, info.name, build, ctx, subresource="binding")
         return json_response(negotiate.success_status(), 201)
 
