@@ -4,6 +4,7 @@ Framework that runs a profile's plugins extension point by extension point (upst
 from __future__ import annotations
 
 import asyncio
+import operator
 from typing import Any
 
 from .framework import (
@@ -121,10 +122,12 @@ class Framework:
         plugin with `filter_nodes` judges the whole list in one call."""
         out: list[Status] = [OK] * len(nodes)
         alive = list(range(len(nodes)))
+        subset = nodes
         for p in self.filter_plugins(state):
             batch = getattr(p, "filter_nodes", None)
-            subset = [nodes[i] for i in alive]
             statuses = batch(state, pod, subset) if batch is not None else [p.filter(state, pod, n) for n in subset]
+            if statuses.count(OK) == len(statuses):  # the common case: every node passes, in one C loop
+                continue
             still = []
             for i, s in zip(alive, statuses, strict=True):
                 if s is OK or s.code == Code.SUCCESS:
@@ -136,6 +139,7 @@ class Framework:
             alive = still
             if not alive:
                 break
+            subset = [nodes[i] for i in alive]
         return out
 
     def run_filter_with_nominated(self, state: CycleState, pod: dict, node_info: NodeInfo) -> Status:
@@ -173,7 +177,7 @@ class Framework:
         """Total weighted score per node name, and the per-plugin scores."""
         names = [n.name for n in nodes]
         totals = [0] * len(nodes)
-        per_plugin: dict[str, dict[str, int]] = {}
+        per_plugin: dict[str, dict[str, int] | list[int]] = {}  # normalized: by name; else in node order
         for p in self.points["score"]:
             if p.name in state.skip_score_plugins:
                 continue
@@ -189,18 +193,22 @@ class Framework:
                     if s is not OK and s.code != Code.SUCCESS:
                         return None, per_plugin, s.with_plugin(p.name)
                     append(value)
-            scores = dict(zip(names, values, strict=True))
-            if callable(getattr(p, "normalize_score", None)):
-                s = p.normalize_score(state, pod, scores)
+            normalize = getattr(p, "normalize_score", None)
+            if callable(normalize):
+                scores = dict(zip(names, values, strict=True))
+                s = normalize(state, pod, scores)
                 if not s.is_success():
                     return None, per_plugin, s.with_plugin(p.name)
                 values = list(scores.values())
+                per_plugin[p.name] = scores
+            else:
+                per_plugin[p.name] = values  # by node, in the order of `nodes`
             if values and (min(values) < MIN_NODE_SCORE or max(values) > MAX_NODE_SCORE):
                 value = next(v for v in values if not MIN_NODE_SCORE <= v <= MAX_NODE_SCORE)
                 return None, per_plugin, Status.error(f"plugin {p.name!r} returned an invalid score {value}")
             weight = self.weights.get(p.name, 1)
-            totals = [t + v * weight for t, v in zip(totals, values, strict=True)]
-            per_plugin[p.name] = scores
+            totals = [t + v * weight for t, v in zip(totals, values, strict=True)] if weight != 1 else \
+                list(map(operator.add, totals, values))
         return dict(zip(names, totals, strict=True)), per_plugin, OK
 
     def run_reserve(self, state: CycleState, pod: dict, node_name: str) -> Status:

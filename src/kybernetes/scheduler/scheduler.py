@@ -276,7 +276,10 @@ class Scheduler:
         # processed nodes stops at the node that completed the feasible set, as one by one would
         while processed < total and len(feasible) < want:
             size = min(total - processed, max(want - len(feasible), 16))
-            chunk = [candidates[(start + processed + i) % total] for i in range(size)]
+            at = (start + processed) % total
+            chunk = candidates[at:at + size]
+            if len(chunk) < size:  # wrapped around the end of the list
+                chunk += candidates[:size - len(chunk)]
             for ni, s in zip(chunk, statuses_of(chunk), strict=True):
                 processed += 1
                 if s is OK or s.code == Code.SUCCESS:

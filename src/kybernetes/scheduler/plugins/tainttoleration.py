@@ -52,8 +52,7 @@ def default_normalize(scores: dict[str, int], reverse: bool = False) -> None:
     top = max(scores.values(), default=0)
     if top == 0:
         if reverse:
-            for k in scores:
-                scores[k] = MAX_NODE_SCORE
+            scores.update(dict.fromkeys(scores, MAX_NODE_SCORE))
         return
     for k, v in scores.items():
         s = MAX_NODE_SCORE * v // top
