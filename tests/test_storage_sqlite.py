@@ -159,3 +159,27 @@ async def test_the_wal_starts_over_under_writes_that_never_pause(tmp_path, monke
     s = SQLiteStorage(str(path))
     assert {k: (await s.get(k)).value for k in keys} == last
     await s.close()
+
+
+async def test_a_database_with_the_earlier_without_rowid_table_still_works(tmp_path):
+    """Databases made before kv became a rowid table keep their layout: every statement runs on both."""
+    import sqlite3
+
+    path = tmp_path / "state.db"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, create_rev INTEGER NOT NULL,
+                         mod_rev INTEGER NOT NULL) WITHOUT ROWID;
+    """)
+    db.close()
+    s = SQLiteStorage(str(path))
+    rev = await s.create("/a", b"1")
+    rev = await s.update("/a", b"2", rev)
+    await s.create("/b", b"x" * 5000)
+    assert (await s.get("/a")).value == b"2"
+    kvs, _ = await s.list("/")
+    assert [kv.key for kv in kvs] == ["/a", "/b"]
+    await s.close()
+    check = sqlite3.connect(path)
+    assert "WITHOUT ROWID" in check.execute("SELECT sql FROM sqlite_master WHERE name='kv'").fetchone()[0]
+    check.close()
