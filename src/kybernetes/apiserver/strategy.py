@@ -122,9 +122,12 @@ class StatusStrategy(Strategy):
         status = new.get("status")
         meta = new["metadata"]
         new.clear()
-        new.update(stored_copy(old))
+        # everything but status from old, without copying it: `old` is the store's private decode of
+        # the stored object, only read from here on, so new may share its parts (a deep copy of a
+        # pod was a tenth of a status write); metadata gets a dict of its own, as the store sets in it
+        new.update(old)
         # status writers may still move labels/annotations? upstream resets them; keep old.
-        new["metadata"]["resourceVersion"] = meta.get("resourceVersion", "")
+        new["metadata"] = dict(old["metadata"], resourceVersion=meta.get("resourceVersion", ""))
         if status is None:
             new.pop("status", None)
         else:
