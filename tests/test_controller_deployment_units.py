@@ -81,6 +81,20 @@ class World:
     def deployment(self, name: str) -> dict:
         return self.ctrl.deployments.get(f"{self.h.ns}/{name}")
 
+    async def running(self, d: dict) -> dict:
+        """Create a Deployment and let its first ReplicaSet's pods come up."""
+        name = d["metadata"]["name"]
+        d = await self.create(d)
+        await self.sync(name)
+        await self.pods_come_up()
+        await self.sync(name)
+        return d
+
+    async def set_image(self, name: str, image: str) -> None:
+        """`kubectl set image`, then one sync."""
+        await self.edit(name, {"spec": {"template": {"spec": {"containers": [{**CONTAINER, "image": image}]}}}})
+        await self.sync(name)
+
 
 def test_new_deployment_creates_its_replicaset_with_revision_and_replica_annotations(server):
     async def go():
@@ -146,10 +160,7 @@ def test_rolling_update_scales_within_max_surge_and_max_unavailable(server):
     async def go():
         async with Harness(server) as h:
             w = World(h)
-            await w.create(_deployment("web", 4, strategy=_rolling(1, 1)))
-            await w.sync("web")
-            await w.pods_come_up()
-            await w.sync("web")
+            await w.running(_deployment("web", 4, strategy=_rolling(1, 1)))
             # upstream's sequence for 4 replicas, surge 1, unavailable 1, pods available at once
             assert await _roll(w, "web", "busybox:2") == [(1, 3), (2, 3), (2, 1), (4, 1), (4, 0)]
             rss = w.rss()
@@ -162,10 +173,7 @@ def test_rolling_update_with_zero_unavailable_only_surges(server):
     async def go():
         async with Harness(server) as h:
             w = World(h)
-            await w.create(_deployment("web", 3, strategy=_rolling(1, 0)))
-            await w.sync("web")
-            await w.pods_come_up()
-            await w.sync("web")
+            await w.running(_deployment("web", 3, strategy=_rolling(1, 0)))
             assert await _roll(w, "web", "busybox:2") == [(1, 3), (1, 2), (2, 2), (2, 1), (3, 1), (3, 0)]
     run(go())
 
@@ -174,12 +182,8 @@ def test_rolling_update_stops_while_new_pods_are_unavailable(server):
     async def go():
         async with Harness(server) as h:
             w = World(h)
-            await w.create(_deployment("web", 4, strategy=_rolling("25%", "25%")))
-            await w.sync("web")
-            await w.pods_come_up()
-            await w.sync("web")
-            await w.edit("web", {"spec": {"template": {"spec": {"containers": [{**CONTAINER, "image": "v2"}]}}}})
-            await w.sync("web")
+            await w.running(_deployment("web", 4, strategy=_rolling("25%", "25%")))
+            await w.set_image("web", "v2")
             new = dutil.find_new_rs(w.deployment("web"), w.rss())
             broken = {new["metadata"]["uid"]}
 
@@ -205,12 +209,8 @@ def test_rolling_update_does_not_trust_the_stale_status_of_an_old_replicaset_it_
     async def go():
         async with Harness(server) as h:
             w = World(h)
-            await w.create(_deployment("web", 4, strategy=_rolling(1, 1)))
-            await w.sync("web")
-            await w.pods_come_up()
-            await w.sync("web")
-            await w.edit("web", {"spec": {"template": {"spec": {"containers": [{**CONTAINER, "image": "v2"}]}}}})
-            await w.sync("web")
+            await w.running(_deployment("web", 4, strategy=_rolling(1, 1)))
+            await w.set_image("web", "v2")
             new = dutil.find_new_rs(w.deployment("web"), w.rss())
             [old] = [rs for rs in w.rss() if rs is not new]
             assert (dutil.replicas(new), dutil.replicas(old)) == (1, 3)
@@ -240,10 +240,7 @@ def test_recreate_scales_old_to_zero_and_waits_for_their_pods_before_creating_ne
     async def go():
         async with Harness(server) as h:
             w = World(h)
-            await w.create(_deployment("web", 3, strategy={"type": "Recreate"}))
-            await w.sync("web")
-            await w.pods_come_up()
-            await w.sync("web")
+            await w.running(_deployment("web", 3, strategy={"type": "Recreate"}))
             [old] = w.rss()
             # a pod of the old ReplicaSet, still in the pod cache
             pod = await h.setup("", "v1", "pods", {"metadata": {
@@ -253,8 +250,7 @@ def test_recreate_scales_old_to_zero_and_waits_for_their_pods_before_creating_ne
                 "spec": {"containers": [CONTAINER]}}, status={"phase": "Running"})
             h.seed(w.ctrl.pods, pod)
 
-            await w.edit("web", {"spec": {"template": {"spec": {"containers": [{**CONTAINER, "image": "v2"}]}}}})
-            await w.sync("web")
+            await w.set_image("web", "v2")
             [scale] = h.writes("replicasets")
             assert scale.verb == "update" and scale.name == old["metadata"]["name"] and scale.body["spec"]["replicas"] == 0
             # the old ReplicaSet still reports replicas: no new ReplicaSet yet
@@ -275,10 +271,7 @@ def test_rollback_reuses_the_old_replicaset_and_moves_its_revision_to_the_top(se
     async def go():
         async with Harness(server) as h:
             w = World(h)
-            await w.create(_deployment("web", 2, strategy=_rolling(1, 0), revisionHistoryLimit=5))
-            await w.sync("web")
-            await w.pods_come_up()
-            await w.sync("web")
+            await w.running(_deployment("web", 2, strategy=_rolling(1, 0), revisionHistoryLimit=5))
             await _roll(w, "web", "v2")
             first, second = w.rss()
             assert (first["metadata"]["annotations"][REV], second["metadata"]["annotations"][REV]) == ("1", "2")
@@ -299,10 +292,7 @@ def test_paused_deployment_does_not_roll_but_still_scales(server):
     async def go():
         async with Harness(server) as h:
             w = World(h)
-            await w.create(_deployment("web", 2))
-            await w.sync("web")
-            await w.pods_come_up()
-            await w.sync("web")
+            await w.running(_deployment("web", 2))
             [rs] = w.rss()
 
             await w.edit("web", {"spec": {"paused": True}})
@@ -310,8 +300,7 @@ def test_paused_deployment_does_not_roll_but_still_scales(server):
             cond = dutil.get_condition(w.deployment("web")["status"], "Progressing")
             assert (cond["status"], cond["reason"]) == ("Unknown", "DeploymentPaused")
 
-            await w.edit("web", {"spec": {"template": {"spec": {"containers": [{**CONTAINER, "image": "v2"}]}}}})
-            await w.sync("web")
+            await w.set_image("web", "v2")
             assert h.writes("replicasets") == []  # no rollout while paused
 
             await w.edit("web", {"spec": {"replicas": 5}})
@@ -333,12 +322,8 @@ def test_scaling_mid_rollout_is_proportional(server):
     async def go():
         async with Harness(server) as h:
             w = World(h)
-            await w.create(_deployment("web", 10, strategy=_rolling(3, 2)))
-            await w.sync("web")
-            await w.pods_come_up()
-            await w.sync("web")
-            await w.edit("web", {"spec": {"template": {"spec": {"containers": [{**CONTAINER, "image": "v2"}]}}}})
-            await w.sync("web")  # new gets the 3 surge pods, old goes down by maxUnavailable
+            await w.running(_deployment("web", 10, strategy=_rolling(3, 2)))
+            await w.set_image("web", "v2")  # new gets the 3 surge pods, old goes down by maxUnavailable
             new = dutil.find_new_rs(w.deployment("web"), w.rss())
             old = next(rs for rs in w.rss() if rs is not new)
             before = (dutil.replicas(new), dutil.replicas(old))
@@ -360,10 +345,7 @@ def test_revision_history_limit_deletes_the_oldest_scaled_down_replicasets(serve
     async def go():
         async with Harness(server) as h:
             w = World(h)
-            await w.create(_deployment("web", 1, strategy=_rolling(1, 0), revisionHistoryLimit=1))
-            await w.sync("web")
-            await w.pods_come_up()
-            await w.sync("web")
+            await w.running(_deployment("web", 1, strategy=_rolling(1, 0), revisionHistoryLimit=1))
             first = w.rss()[0]["metadata"]["name"]
             deleted = []
             for image in ("v2", "v3"):
