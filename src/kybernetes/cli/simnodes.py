@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -29,6 +30,7 @@ def run_sim_nodes_command(args):
 
     async def run(stop: asyncio.Event) -> int:
         client = RESTClient.from_kubeconfig(args.kubeconfig, "kyb-sim-nodes")
+        own_dir = not args.log_dir  # a directory of our own making goes with the process
         log_dir = str(args.log_dir) if args.log_dir else tempfile.mkdtemp(prefix="kyb-sim-logs-")
         try:
             await SimNodes(client, args.count, args.name_prefix, args.first_index, log_dir=log_dir,
@@ -36,6 +38,8 @@ def run_sim_nodes_command(args):
                            kubelet_port=args.kubelet_port).run(stop)
         finally:
             await client.close()
+            if own_dir:
+                shutil.rmtree(log_dir, ignore_errors=True)
         return 0
 
     return run
