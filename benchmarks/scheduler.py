@@ -186,6 +186,12 @@ async def run_size(nodes: int, pods: int) -> dict:
                 await asyncio.sleep(0.2)
             cpu1 = cpu_by_role(tree)
             rss = sum(rss_bytes(p) for p in tree)
+            # the Scheduled events trail the bindings (one writer, as client-go's broadcaster): how far
+            while True:
+                st_events = orjson.loads(stats_file.read_bytes())
+                if st_events["events_written"] - before["events_written"] >= pods or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
         finally:
             await client.close()
             c.stop(timeout=30)
@@ -193,6 +199,8 @@ async def run_size(nodes: int, pods: int) -> dict:
     d = {k: st[k] - before[k] for k in ("cycles", "algorithm_seconds", "algorithm_cpu_seconds", "cycle_seconds",
                                          "bound", "bind_seconds", "failed")}
     e2e = st["last_bound_wall"] - w0
+    d["events"] = st_events["events_written"] - before["events_written"]
+    d["events_after"] = st_events["last_event_wall"] - st["last_bound_wall"]
     return {"nodes": nodes, "pods": pods, "load": load, "t_nodes": t_nodes, "t_created": t_created, "e2e": e2e,
             "rate": pods / e2e, **d, "cpu": {k: cpu1.get(k, 0) - cpu0.get(k, 0) for k in cpu1}, "rss": rss}
 
@@ -212,6 +220,8 @@ def report(r: dict) -> None:
           f"whole cycle {cyc_ms:.2f} ms/pod wall")
     print(f"  binding (API writes): {r['bound']} bound, {r['failed']} failed, mean latency {bind_ms:.1f} ms "
           f"(concurrent)")
+    print(f"  Scheduled events: {r['events']} written, the last {r['events_after']:.1f}s after the last binding "
+          f"(one writer, as client-go's broadcaster)")
     cpu = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(r["cpu"].items(), key=lambda kv: -kv[1]) if v >= 0.05)
     print(f"  CPU during the run: {cpu}")
     print(f"  RSS of the server's process tree: {r['rss'] / 2**20:.0f} MiB")

@@ -496,7 +496,7 @@ def test_schedule_one_binds_and_reports_failure():
     async def go(p):
         s.queue.add(p)
         await s.schedule_one(s.queue.pop_nowait())
-        await asyncio.gather(*s._tasks)
+        await s.flush()
 
     asyncio.run(go(pod("big", cpu="2")))
     patch = next(c for c in client.calls if c[0] == "patch")

@@ -61,6 +61,8 @@ class Stats:
         self.failed = 0
         self.first_cycle_wall = 0.0
         self.last_bound_wall = 0.0
+        self.events_written = 0  # Events the writer has sent (record_event queues them)
+        self.last_event_wall = 0.0
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -90,6 +92,8 @@ class Scheduler:
         self.pods = None
         self.priority_classes = None
         self._tasks: set[asyncio.Task] = set()
+        self._events: asyncio.Queue | None = None  # Event bodies for the one writer (record_event)
+        self._event_writer: asyncio.Task | None = None
         self.stats = Stats()
 
     async def write_stats(self, path: str, stop: asyncio.Event) -> None:
@@ -424,10 +428,33 @@ class Scheduler:
             log.warning("updating PodScheduled of %s: %s", qpi.key, e)
 
     async def record_event(self, obj: dict, event_type: str, reason: str, message: str) -> None:
-        ns = (obj.get("metadata") or {}).get("namespace") or "default"
-        with contextlib.suppress(Exception):  # events are best effort, as upstream's recorder
-            await self.client.create("", "v1", "events", event_body(obj, event_type, reason, message, self.name),
-                                     namespace=ns)
+        """Queue an Event and return: one task writes them in order, one at a time, as the sink of
+        client-go's event broadcaster does, so Events never hold up bindings or take connections
+        from them (unlike upstream's broadcaster, which drops past 1,000 queued, none is dropped)."""
+        if self._event_writer is None or self._event_writer.done():
+            self._events = asyncio.Queue()
+            self._event_writer = asyncio.get_running_loop().create_task(self._write_events(self._events))
+            self._tasks.add(self._event_writer)
+            self._event_writer.add_done_callback(self._tasks.discard)
+        self._events.put_nowait(event_body(obj, event_type, reason, message, self.name))
+
+    async def _write_events(self, queue: asyncio.Queue) -> None:
+        while True:
+            body = await queue.get()
+            try:
+                with contextlib.suppress(Exception):  # events are best effort, as upstream's recorder
+                    await self.client.create("", "v1", "events", body, namespace=body["metadata"]["namespace"])
+                    self.stats.events_written += 1
+                    self.stats.last_event_wall = time.time()
+            finally:
+                queue.task_done()
+
+    async def flush(self) -> None:
+        """Wait for the binding cycles started so far, then for the Events they queued (tests)."""
+        await asyncio.gather(*(t for t in list(self._tasks) if t is not self._event_writer),
+                             return_exceptions=True)
+        if self._events is not None and self._event_writer is not None and not self._event_writer.done():
+            await self._events.join()
 
 
 async def run_scheduler(client, stop: asyncio.Event, name: str = "default-scheduler") -> None:
