@@ -30,7 +30,7 @@ from .podutil import (
     namespace_index,
     seconds_until_available,
 )
-from .refmanager import ControllerRefManager
+from .refmanager import ControllerRefManager, live_owner
 
 log = logging.getLogger("kybernetes.daemonset")
 API_VERSION, KIND = "apps/v1", "DaemonSet"
@@ -228,16 +228,8 @@ class DaemonSetController(Controller):
         manager = ControllerRefManager(
             self.client, ds, API_VERSION, KIND,
             lambda p: selector_matches(selector, p["metadata"].get("labels") or {}), ("", "v1", "pods"),
-            lambda: self._live(ds))
+            live_owner(self.client, "apps", "v1", "daemonsets", ds))
         return await manager.claim(claim_candidates(self.pods, ds))
-
-    async def _live(self, ds: dict) -> dict | None:
-        try:
-            return await self.client.get("apps", "v1", "daemonsets", ds["metadata"]["name"], ds["metadata"]["namespace"])
-        except ApiError as e:
-            if e.code == 404:
-                return None
-            raise
 
     async def manage(self, key: str, ds: dict, plan: dict, by_node: dict, current_hash: str) -> bool:
         surge = _scaled((((ds.get("spec") or {}).get("updateStrategy") or {}).get("rollingUpdate") or {})

@@ -29,7 +29,7 @@ from .podutil import (
     is_pod_ready,
     namespace_index,
 )
-from .refmanager import ControllerRefManager
+from .refmanager import ControllerRefManager, live_owner
 
 log = logging.getLogger("kybernetes.job")
 
@@ -187,21 +187,13 @@ class JobController(Controller):
         """The Job's pods after adopting matching orphans, which get the tracking finalizer in the
         same write, and releasing pods its selector no longer matches (upstream getPodsForJob)."""
         selector = (job.get("spec") or {}).get("selector") or {}
-        meta = job["metadata"]
         manager = ControllerRefManager(
             self.client, job, "batch/v1", "Job",
             lambda p: bool(selector) and selector_matches(selector, p["metadata"].get("labels") or {}),
-            ("", "v1", "pods"), lambda: self._live(meta["namespace"], meta["name"]),
+            ("", "v1", "pods"), live_owner(self.client, "batch", "v1", "jobs", job),
             finalizers=(TRACKING_FINALIZER,))
         return await manager.claim(claim_candidates(self.pods, job))
 
-    async def _live(self, namespace: str, name: str) -> dict | None:
-        try:
-            return await self.client.get("batch", "v1", "jobs", name, namespace)
-        except ApiError as e:
-            if e.code == 404:
-                return None
-            raise
 
     async def sync_job(self, key: str, job: dict) -> None:
         uid = job["metadata"]["uid"]

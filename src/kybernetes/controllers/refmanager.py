@@ -14,6 +14,22 @@ from ..client.rest import ApiError, RESTClient
 from .podutil import controller_ref, new_controller_ref
 
 
+def live_owner(client: RESTClient, group: str, version: str, plural: str,
+               owner: dict) -> Callable[[], Awaitable[dict | None]]:
+    """The `recheck` of a ControllerRefManager: the owner read again from the server, None once gone."""
+    meta = owner["metadata"]
+
+    async def get() -> dict | None:
+        try:
+            return await client.get(group, version, plural, meta["name"], meta.get("namespace", ""))
+        except ApiError as e:
+            if e.code == 404:
+                return None
+            raise
+
+    return get
+
+
 class ControllerRefManager:
     def __init__(self, client: RESTClient, owner: dict, owner_api_version: str, owner_kind: str,
                  matches: Callable[[dict], bool], dependent_gvr: tuple[str, str, str],

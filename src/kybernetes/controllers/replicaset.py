@@ -35,7 +35,7 @@ from .podutil import (
     seconds_until_available,
     slow_start_batch,
 )
-from .refmanager import ControllerRefManager
+from .refmanager import ControllerRefManager, live_owner
 
 log = logging.getLogger("kybernetes.replicaset")
 
@@ -148,7 +148,7 @@ class ReplicaSetController(Controller):
         manager = ControllerRefManager(
             self.client, owner, self.api_version, self.kind,
             lambda p: matches(p["metadata"].get("labels") or {}), ("", "v1", "pods"),
-            lambda: self._live_owner(owner))
+            live_owner(self.client, self.group, self.version, self.plural, owner))
         pods = await manager.claim(active)
         manage_error = None
         if needs_sync and not owner["metadata"].get("deletionTimestamp"):
@@ -164,15 +164,6 @@ class ReplicaSetController(Controller):
         wait = [w for w in wait if w is not None]
         if wait:
             raise Requeue(min(wait) + 0.1)
-
-    async def _live_owner(self, owner: dict) -> dict | None:
-        try:
-            return await self.client.get(self.group, self.version, self.plural, owner["metadata"]["name"],
-                                         owner["metadata"]["namespace"])
-        except ApiError as e:
-            if e.code == 404:
-                return None
-            raise
 
     async def manage_replicas(self, pods: list[dict], owner: dict, key: str) -> None:
         spec = owner.get("spec") or {}

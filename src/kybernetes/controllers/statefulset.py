@@ -28,7 +28,7 @@ from .podutil import (
     namespace_index,
     seconds_until_available,
 )
-from .refmanager import ControllerRefManager
+from .refmanager import ControllerRefManager, live_owner
 
 log = logging.getLogger("kybernetes.statefulset")
 
@@ -104,17 +104,8 @@ class StatefulSetController(Controller):
     async def claim_pods(self, sts: dict) -> list[dict]:
         """The set's pods after adopting matching orphans and releasing pods it no longer matches."""
         manager = ControllerRefManager(self.client, sts, API_VERSION, KIND, lambda p: self._member(sts, p),
-                                       ("", "v1", "pods"), lambda: self._live(sts))
+                                       ("", "v1", "pods"), live_owner(self.client, "apps", "v1", "statefulsets", sts))
         return await manager.claim(claim_candidates(self.pods, sts))
-
-    async def _live(self, sts: dict) -> dict | None:
-        try:
-            return await self.client.get("apps", "v1", "statefulsets", sts["metadata"]["name"],
-                                         sts["metadata"]["namespace"])
-        except ApiError as e:
-            if e.code == 404:
-                return None
-            raise
 
     async def reconcile(self, key: str) -> None:
         sts = self.sets.get(key)

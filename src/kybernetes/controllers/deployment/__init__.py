@@ -24,7 +24,7 @@ from ..podutil import (
     namespace_index,
     new_controller_ref,
 )
-from ..refmanager import ControllerRefManager
+from ..refmanager import ControllerRefManager, live_owner
 from . import util
 from .progress import ProgressMixin
 from .recreate import RecreateMixin
@@ -98,20 +98,12 @@ class DeploymentController(SyncMixin, RollingMixin, RecreateMixin, ProgressMixin
             raise
         d["metadata"], d["status"] = updated["metadata"], updated.get("status") or {}
 
-    async def _live(self, d: dict) -> dict | None:
-        try:
-            return await self.client.get("apps", "v1", "deployments", d["metadata"]["name"], d["metadata"]["namespace"])
-        except ApiError as e:
-            if e.code == 404:
-                return None
-            raise
-
     async def get_rs_for_deployment(self, d: dict) -> list[dict]:
         selector = d["spec"].get("selector")
         manager = ControllerRefManager(
             self.client, d, "apps/v1", "Deployment",
             lambda rs: selector_matches(selector, rs["metadata"].get("labels") or {}), ("apps", "v1", "replicasets"),
-            lambda: self._live(d))
+            live_owner(self.client, "apps", "v1", "deployments", d))
         return [copy.deepcopy(rs) for rs in await manager.claim(self.replicasets.by_index("namespace",
                                                                                           d["metadata"]["namespace"]))]
 
