@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from kybernetes.kubelet.cgroups import pod_cgroup_dirs
+
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / "tools"
 
@@ -280,8 +282,10 @@ def test_deleting_a_pod_removes_its_containers(node):
         return len(await c.list_containers(labels=label)), len(await c.list_pod_sandboxes(label))
 
     assert node.cri(count) == (1, 1)
+    assert pod_cgroup_dirs(node.cgroup_root, uid), "the pod's cgroup should exist while it runs"
     node.kubectl("delete", "pod", "gone", "--wait=true", "--timeout=40s", timeout=60)
     node.wait("containers and sandbox of pod gone removed", lambda: node.cri(count) == (0, 0), 20)
+    node.wait("the pod's cgroup removed", lambda: not pod_cgroup_dirs(node.cgroup_root, uid), 20)
 
 
 def test_memory_limit_ends_in_oomkilled(node):

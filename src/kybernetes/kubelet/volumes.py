@@ -93,7 +93,7 @@ def _size(limit: str | None) -> str | None:
     return str(int_value(limit))
 
 
-def etc_hosts(root: Path, pod: dict, pod_ip: str, domain: str = "cluster.local") -> str:
+def etc_hosts_text(pod: dict, pod_ip: str, domain: str = "cluster.local") -> str:
     """The pod's /etc/hosts as the kubelet writes it (the FQDN line with a subdomain; hostAliases)."""
     meta, spec = pod["metadata"], pod.get("spec") or {}
     hostname = (spec.get("hostname") or meta["name"])[:63].rstrip("-.")
@@ -110,10 +110,37 @@ def etc_hosts(root: Path, pod: dict, pod_ip: str, domain: str = "cluster.local")
         lines.append("# Entries added by HostAliases.")
     for alias in spec.get("hostAliases") or ():
         lines.append(f"{alias.get('ip', '')}\t" + "\t".join(alias.get("hostnames") or []))
-    path = pod_dir(root, meta["uid"]) / "etc-hosts"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
+    return "\n".join(lines) + "\n"
+
+
+# --- the blocking parts, run in threads: a mkdir waits for the filesystem's journal, which under a
+# burst of container starts takes milliseconds, and on the event loop that wait held up every pod
+
+def _make_dir(path: Path, tmpfs: bool, size: str | None = None, mode: int | None = None) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    if tmpfs:
+        mount_tmpfs(path, size)
+    if mode is not None:
+        os.chmod(path, mode)
+
+
+def _sub_path(sub: Path) -> str:
+    if not sub.exists() and not sub.is_symlink():
+        sub.mkdir(parents=True, exist_ok=True)
+    return os.path.realpath(sub)
+
+
+def _pod_files(base: Path, hosts: str | None, term_file: Path | None) -> str | None:
+    """Write the pod's /etc/hosts (when given) and make the container's termination-message file."""
+    hosts_file = None
+    if hosts is not None:
+        base.mkdir(parents=True, exist_ok=True)
+        hosts_file = base / "etc-hosts"
+        hosts_file.write_text(hosts)
+    if term_file is not None:
+        term_file.parent.mkdir(parents=True, exist_ok=True)
+        term_file.touch()
+    return None if hosts_file is None else str(hosts_file)
 
 
 class VolumeManager:
@@ -126,6 +153,28 @@ class VolumeManager:
         self.domain = domain
         self.pods: dict[str, dict] = {}  # uid -> the pod whose volumes were set up
         self.pod_lookup: Callable[[str, str], dict | None] | None = None  # (ns, name) -> current pod
+        self._locks: dict[str, asyncio.Lock] = {}  # volume path -> held while its files are written
+        self._setups: dict[tuple[str, str], asyncio.Task] = {}  # (pod uid, volume) -> its set-up
+
+    def prepare(self, pod: dict) -> None:
+        """Start setting up the volumes the pod's containers mount, so that they are ready by the time
+        its sandbox is (upstream mounts them before the sandbox; side by side costs the pod nothing)."""
+        spec = pod.get("spec") or {}
+        volumes = {v["name"]: v for v in spec.get("volumes") or ()}
+        self.pods[pod["metadata"]["uid"]] = pod
+        for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+            for vm in c.get("volumeMounts") or ():
+                if vm.get("name") in volumes:
+                    self._setup(pod, volumes[vm["name"]])
+
+    def _setup(self, pod: dict, volume: dict) -> asyncio.Task:
+        """The volume's set-up, done once per pod; one that failed is tried again."""
+        key = (pod["metadata"]["uid"], volume["name"])
+        task = self._setups.get(key)
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            task = self._setups[key] = asyncio.get_running_loop().create_task(self._volume_path(pod, volume))
+            task.add_done_callback(_retrieve)
+        return task
 
     def _dir(self, uid: str, volume: dict) -> Path:
         return pod_dir(self.root, uid) / "volumes" / f"kubernetes.io~{PLUGINS[_kind(volume)]}" / volume["name"]
@@ -136,21 +185,18 @@ class VolumeManager:
         kind = _kind(volume)
         if kind == "emptyDir":
             path = self._dir(uid, volume)
-            path.mkdir(parents=True, exist_ok=True)
-            if (volume["emptyDir"] or {}).get("medium") == "Memory":
-                mount_tmpfs(path, _size((volume["emptyDir"] or {}).get("sizeLimit")))
-            os.chmod(path, 0o777)
+            memory = (volume["emptyDir"] or {}).get("medium") == "Memory"
+            size = _size((volume["emptyDir"] or {}).get("sizeLimit")) if memory else None
+            await asyncio.to_thread(_make_dir, path, memory, size, 0o777)
             return str(path), False
         if kind:
             path = self._dir(uid, volume)
-            path.mkdir(parents=True, exist_ok=True)
-            if kind in MEMORY_BACKED:
-                mount_tmpfs(path)
+            await asyncio.to_thread(_make_dir, path, kind in MEMORY_BACKED)
             await self._write(pod, volume, path)
             return str(path), True
         host = volume.get("hostPath")
         if host:
-            return _host_path(host.get("path", ""), host.get("type") or ""), False
+            return await asyncio.to_thread(_host_path, host.get("path", ""), host.get("type") or ""), False
         claim = volume.get("persistentVolumeClaim")
         if claim:
             return await self._claim_path(ns, claim), bool(claim.get("readOnly"))
@@ -160,7 +206,14 @@ class VolumeManager:
         if self.source is None:
             raise VolumeError("no API access for this volume")
         payload = await volume_payload(self.source, self.tokens, pod, volume, self.allocatable())
-        return write_payload(path, payload or {})
+        async with self._writing(path):  # a resync and a container's start may meet on one volume
+            return await asyncio.to_thread(write_payload, path, payload or {})
+
+    def _writing(self, path: Path) -> asyncio.Lock:
+        lock = self._locks.get(str(path))
+        if lock is None:
+            lock = self._locks[str(path)] = asyncio.Lock()
+        return lock
 
     async def _claim_path(self, ns: str, ref: dict) -> str:
         name = ref.get("claimName", "")
@@ -175,9 +228,10 @@ class VolumeManager:
             raise VolumeError(f'persistentvolume "{pv_name}" not found')
         spec = pv.get("spec") or {}
         if spec.get("hostPath"):
-            return _host_path(spec["hostPath"].get("path", ""), spec["hostPath"].get("type") or "")
+            return await asyncio.to_thread(_host_path, spec["hostPath"].get("path", ""),
+                                           spec["hostPath"].get("type") or "")
         if spec.get("local"):
-            return _host_path(spec["local"].get("path", ""), "DirectoryOrCreate")
+            return await asyncio.to_thread(_host_path, spec["local"].get("path", ""), "DirectoryOrCreate")
         raise VolumeError(f"persistentvolume {pv_name} is neither hostPath nor local")
 
     async def container_mounts(self, pod: dict, container: dict, attempt: int, pod_ip: str) -> list[Mount]:
@@ -188,27 +242,28 @@ class VolumeManager:
         for vm in container.get("volumeMounts") or ():
             vol = volumes.get(vm.get("name"))
             try:
-                found = await self._volume_path(pod, vol) if vol else None
+                found = await self._setup(pod, vol) if vol else None
             except (VolumeError, OSError, subprocess.CalledProcessError) as e:
                 raise VolumeError(f'MountVolume.SetUp failed for volume "{vm.get("name")}" : {e}') from None
             if found is None:
                 continue
             host, forced_ro = found
             if vm.get("subPath"):
-                sub = Path(host) / vm["subPath"]
-                if not sub.exists() and not sub.is_symlink():
-                    sub.mkdir(parents=True, exist_ok=True)
-                host = os.path.realpath(sub)
+                host = await asyncio.to_thread(_sub_path, Path(host) / vm["subPath"])
             mounts.append(Mount(vm["mountPath"], host, bool(vm.get("readOnly")) or forced_ro))
         targets = {m.container_path for m in mounts}
+        hosts = None
         if not spec.get("hostNetwork") and "/etc/hosts" not in targets:
-            mounts.append(Mount("/etc/hosts", etc_hosts(self.root, pod, pod_ip, self.domain)))
+            hosts = etc_hosts_text(pod, pod_ip, self.domain)
         term = container.get("terminationMessagePath") or "/dev/termination-log"
+        term_file = None
         if term not in targets:
-            path = pod_dir(self.root, uid) / "containers" / container["name"] / f"termination-{attempt}"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
-            mounts.append(Mount(term, str(path)))
+            term_file = pod_dir(self.root, uid) / "containers" / container["name"] / f"termination-{attempt}"
+        hosts_file = await asyncio.to_thread(_pod_files, pod_dir(self.root, uid), hosts, term_file)
+        if hosts_file is not None:
+            mounts.append(Mount("/etc/hosts", hosts_file))
+        if term_file is not None:
+            mounts.append(Mount(term, str(term_file)))
         return mounts
 
     # --- keeping volumes current ---------------------------------------------------------------
@@ -243,11 +298,25 @@ class VolumeManager:
             except TimeoutError:
                 pass
 
-    def remove(self, uid: str) -> None:
+    async def remove(self, uid: str) -> None:
+        setups = [self._setups.pop(k) for k in [k for k in self._setups if k[0] == uid]]
+        if setups:  # let them finish: a tmpfs mounted after the unmounts below would stay behind
+            _done, pending = await asyncio.wait(setups, timeout=10.0)
+            for task in pending:
+                task.cancel()
         self.pods.pop(uid, None)
         if self.tokens is not None:
             self.tokens.forget(uid)
-        remove_pod_dir(self.root, uid)
+        prefix = str(pod_dir(self.root, uid)) + "/"
+        for key in [k for k in self._locks if k.startswith(prefix)]:
+            del self._locks[key]
+        await asyncio.to_thread(remove_pod_dir, self.root, uid)
+
+
+def _retrieve(task: asyncio.Task) -> None:
+    """A set-up that failed is reported by the container start that awaits it, or by none."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _host_path(path: str, kind: str) -> str:

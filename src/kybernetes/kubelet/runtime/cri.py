@@ -19,6 +19,7 @@ import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from ..cgroups import remove_pod_cgroup
 from ..cri.client import CRIClient, CRIError, pb
 from ..envvars import EnvError, container_env
 from ..objects import ObjectSource
@@ -146,13 +147,15 @@ class CRIRuntime:
     async def run_pod_sandbox(self, pod: dict) -> PodSandbox:
         meta = pod["metadata"]
         log_dir = self.log_dir(pod)
-        log_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(log_dir.mkdir, parents=True, exist_ok=True)  # a journal wait: off the loop
         cfg = sandbox_config(pod, log_dir, self.cgroup_root, self.cluster_dns, self.cluster_domain,
                              resolv_conf=self.resolv_conf)
+        self.volumes.prepare(pod)
         try:
             sid = await self.cri.run_pod_sandbox(cfg)
         except CRIError:
             await self._remove_failed_sandboxes(meta["uid"])  # containerd keeps the name of a failed one reserved
+            await self.volumes.remove(meta["uid"])  # nothing of a pod without a sandbox stays behind
             raise
         st = await self.cri.pod_sandbox_status(sid)
         ip = self.host_ip if (pod.get("spec") or {}).get("hostNetwork") else st.network.ip
@@ -189,8 +192,10 @@ class CRIRuntime:
         for cid in [c.id for c in self.containers.values() if c.sandbox_id == sandbox_id]:
             self.containers.pop(cid, None)
         if sb is not None and not any(s.pod_uid == sb.pod_uid for s in self.sandboxes.values()):
-            self.volumes.remove(sb.pod_uid)
-            shutil.rmtree(self.log_root / f"{sb.namespace}_{sb.name}_{sb.pod_uid}", ignore_errors=True)
+            await self.volumes.remove(sb.pod_uid)
+            await asyncio.to_thread(shutil.rmtree, self.log_root / f"{sb.namespace}_{sb.name}_{sb.pod_uid}",
+                                    ignore_errors=True)
+            await asyncio.to_thread(remove_pod_cgroup, self.cgroup_root, sb.pod_uid)
 
     def list_pod_sandboxes(self, pod_uid: str | None = None) -> list[PodSandbox]:
         return [s for s in self.sandboxes.values() if pod_uid is None or s.pod_uid == pod_uid]
@@ -228,7 +233,7 @@ class CRIRuntime:
         if sb is None or sandbox_cfg is None:
             raise KeyError(f"no pod sandbox {sandbox_id}")
         image_ref = await self.ensure_image(pod, container, sandbox_cfg)
-        (self.log_dir(pod) / container["name"]).mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread((self.log_dir(pod) / container["name"]).mkdir, parents=True, exist_ok=True)
         for delay in (0.5, 1.0, None):  # a new namespace's account and kube-root-ca.crt come a moment later
             try:
                 mounts = [pb.Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly)
@@ -340,4 +345,7 @@ class CRIRuntime:
                 n += 1
             except CRIError as e:
                 log.warning("removing stale sandbox %s failed: %s", sb.id[:12], e)
+                continue
+            if not any(s.pod_uid == sb.metadata.uid for s in self.sandboxes.values()):
+                await asyncio.to_thread(remove_pod_cgroup, self.cgroup_root, sb.metadata.uid)
         return n
