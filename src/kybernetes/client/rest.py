@@ -37,11 +37,21 @@ def resource_path(group: str, version: str, plural: str, namespace: str = "", na
     return path
 
 
+# Connections for requests other than watches. client-go multiplexes every request on one HTTP/2
+# connection; over HTTP/1.1 a burst (a scheduler binding 30 pods at once) opened a TLS connection
+# per request, and the handshakes cost both sides more than the requests. A few kept-alive
+# connections carry such a burst one request after another on each; watches, which hold theirs
+# for minutes, have their own (unbounded) pool.
+REQUEST_CONNECTIONS = 8
+IDLE_SECONDS = 90.0  # Go's http.Transport IdleConnTimeout
+
+
 class RESTClient:
     def __init__(self, config: ClientConfig, user_agent: str = "kybernetes"):
         self.config = config
         self.user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
+        self._watch_session: aiohttp.ClientSession | None = None
 
     @classmethod
     def from_kubeconfig(cls, path, user_agent: str = "kybernetes") -> RESTClient:
@@ -49,17 +59,27 @@ class RESTClient:
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
-            if self.config.token:
-                headers["Authorization"] = f"Bearer {self.config.token}"
-            connector = aiohttp.TCPConnector(ssl=self.config.ssl_context or False, limit=64)
-            self._session = aiohttp.ClientSession(headers=headers, connector=connector,
-                                                  json_serialize=lambda o: orjson.dumps(o).decode())
+            self._session = self._new_session(REQUEST_CONNECTIONS)
         return self._session
 
+    def watch_session(self) -> aiohttp.ClientSession:
+        if self._watch_session is None or self._watch_session.closed:
+            self._watch_session = self._new_session(0)
+        return self._watch_session
+
+    def _new_session(self, connections: int) -> aiohttp.ClientSession:
+        headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
+        if self.config.token:
+            headers["Authorization"] = f"Bearer {self.config.token}"
+        connector = aiohttp.TCPConnector(ssl=self.config.ssl_context or False, limit=connections,
+                                         keepalive_timeout=IDLE_SECONDS)
+        return aiohttp.ClientSession(headers=headers, connector=connector,
+                                     json_serialize=lambda o: orjson.dumps(o).decode())
+
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        for session in (self._session, self._watch_session):
+            if session is not None:
+                await session.close()
 
     async def request(self, method: str, path: str, body=None, params: dict | None = None,
                       content_type: str = "application/json") -> dict:
@@ -106,7 +126,7 @@ class RESTClient:
         params = _q({**params, "watch": "true"})
         path = resource_path(group, version, plural, namespace)
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
-        async with self.session().get(self.config.server + path, params=params, timeout=timeout) as resp:
+        async with self.watch_session().get(self.config.server + path, params=params, timeout=timeout) as resp:
             if resp.status >= 400:
                 raw = await resp.read()
                 raise ApiError(orjson.loads(raw) if raw else {}, resp.status)

@@ -70,6 +70,10 @@ class PodState:
     init_done: bool = False
     init_failed: bool = False
     stopping: bool = False
+    # the status as this kubelet last wrote it, and the resourceVersion of that write: the informer's
+    # copy of the pod lags the kubelet's own writes, as upstream's status manager cache knows
+    written: dict | None = None
+    written_rv: int = 0
 
 
 def _restart(policy: str, c: ContainerStatus) -> bool:
@@ -167,7 +171,7 @@ class PodWorkers:
             if not getattr(node.runtime, "starts_at_once", False):
                 # Pending, ContainerCreating: written while the containers start, as upstream's status
                 # manager writes what a sync found without holding the sync up
-                first = asyncio.create_task(self._write_status(pod, self.build_status(pod, node, st)))
+                first = asyncio.create_task(self._write_status(pod, st, self.build_status(pod, node, st)))
             # then on to the containers in the same sync, as upstream's SyncPod (re-queued instead, behind
             # every other new pod, the containers of a burst's first pod waited for all its sandboxes)
         try:
@@ -316,7 +320,7 @@ class PodWorkers:
 
     # --- status ------------------------------------------------------------------------------------
     def build_status(self, pod: dict, node, st: PodState, terminal: bool = False) -> dict:
-        spec, old = pod.get("spec") or {}, pod.get("status") or {}
+        spec, old = pod.get("spec") or {}, _known_status(pod, st)
         rt = node.runtime.name
         init = [container_status(c, st.views.get(c["name"]) or ContainerView(c["name"]), rt)
                 for c in spec.get("initContainers") or ()]
@@ -343,19 +347,39 @@ class PodWorkers:
         return status
 
     async def _post(self, pod: dict, node, st: PodState, terminal: bool = False) -> None:
-        await self._write_status(pod, self.build_status(pod, node, st, terminal))
+        await self._write_status(pod, st, self.build_status(pod, node, st, terminal))
 
-    async def _write_status(self, pod: dict, status: dict) -> None:
-        old = pod.get("status") or {}
+    async def _write_status(self, pod: dict, st: PodState, status: dict) -> None:
+        old = _known_status(pod, st)
         if all(old.get(k) == v for k, v in status.items()):
-            return
+            return  # a sync woken by the event of the kubelet's own write has nothing new to say
         meta = pod["metadata"]
         try:
-            await self.client.patch("", "v1", "pods", meta["name"], {"metadata": {"uid": meta["uid"]}, "status": status},
-                                    meta.get("namespace", ""), subresource="status")
+            out = await self.client.patch("", "v1", "pods", meta["name"],
+                                          {"metadata": {"uid": meta["uid"]}, "status": status},
+                                          meta.get("namespace", ""), subresource="status")
         except ApiError as e:
             if e.code != 404:
                 raise
+            return
+        rv = _rv(out)
+        if rv > st.written_rv:
+            st.written, st.written_rv = out.get("status") or {}, rv
+
+
+def _rv(obj: dict) -> int:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+def _known_status(pod: dict, st: PodState | None) -> dict:
+    """The pod's status as it is now on the server as far as this kubelet knows: the informer's copy,
+    unless that is older than the kubelet's own last write."""
+    if st is not None and st.written is not None and _rv(pod) < st.written_rv:
+        return st.written
+    return pod.get("status") or {}
 
 
 class _Slot:
