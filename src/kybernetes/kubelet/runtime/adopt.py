@@ -9,6 +9,7 @@ the newest ready sandbox labelled with the pod's uid, regenerates its config fro
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from ..cri.client import CRIError, pb
@@ -22,6 +23,8 @@ async def adopt(rt, pod: dict) -> tuple[PodSandbox | None, list[ContainerStatus]
     from .cri import _fill, _seconds
 
     meta = pod["metadata"]
+    if rt.adoptable is not None and meta["uid"] not in rt.adoptable:
+        return None, []
     ready = [s for s in await rt.cri.list_pod_sandboxes({POD_UID: meta["uid"]}) if s.state == pb.SANDBOX_READY]
     if not ready:
         return None, []
@@ -30,7 +33,7 @@ async def adopt(rt, pod: dict) -> tuple[PodSandbox | None, list[ContainerStatus]
     ip = rt.host_ip if (pod.get("spec") or {}).get("hostNetwork") else st.network.ip
     sb = PodSandbox(sb_pb.id, meta["uid"], meta.get("namespace", ""), meta["name"], ip, _seconds(st.created_at))
     log_dir = rt.log_dir(pod)
-    log_dir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(log_dir.mkdir, parents=True, exist_ok=True)
     rt.sandboxes[sb.id] = sb
     rt.sandbox_configs[sb.id] = sandbox_config(pod, log_dir, rt.cgroup_root, rt.cluster_dns, rt.cluster_domain,
                                                attempt=sb_pb.metadata.attempt, resolv_conf=rt.resolv_conf)

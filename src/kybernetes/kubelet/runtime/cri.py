@@ -116,11 +116,15 @@ class CRIRuntime:
         self.sandbox_configs: dict[str, pb.PodSandboxConfig] = {}
         self.containers: dict[str, ContainerStatus] = {}
         self.on_event: Callable[[str], None] = lambda pod_uid: None
+        self.adoptable: set[str] | None = None  # None: not known, look for every pod
         self._tasks: set[asyncio.Task] = set()
 
     async def init(self) -> None:
         v = await self.cri.wait_ready()
         self.name, self.version = v.runtime_name or "containerd", v.runtime_version
+        # the pods that had sandboxes before this agent started: the only ones adoption looks for
+        # (asking the runtime for every new pod cost containerd a ListPodSandbox per pod)
+        self.adoptable = {s.labels[POD_UID] for s in await self.cri.list_pod_sandboxes() if POD_UID in s.labels}
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
