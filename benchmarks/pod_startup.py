@@ -101,6 +101,12 @@ def cpu_snapshot(cg: Path) -> tuple[float, dict[int, tuple[str, float]], float]:
     return cgroup_cpu(cg), procs, cgroup_cpu(cg.parent / CGROUP.lstrip("/"))
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine has been busy (all of /proc/stat's cpu line but idle and iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_used(before, after) -> dict[str, float]:
     """CPU seconds per component between two snapshots; the rest of the cgroup's time is short-lived processes."""
     out: dict[str, float] = {}
@@ -217,14 +223,16 @@ async def inner(kubeconfig: str, socket: str, n: int, log_root: str) -> None:
 
     async def phase(label: str, run):
         await asyncio.sleep(2)  # the pods of the phase before are removed; let the node settle
-        s0, t0 = cpu_snapshot(cg), os.times()
+        s0, t0, m0 = cpu_snapshot(cg), os.times(), machine_busy()
         try:
             out = await run()
-            s1, t1 = cpu_snapshot(cg), os.times()
+            s1, t1, m1 = cpu_snapshot(cg), os.times(), machine_busy()
         finally:
             await remove_containerd_alone_pods(socket)
         cpu[label] = cpu_used(s0, s1)
         cpu[label]["benchmark client"] = t1.user + t1.system - t0.user - t0.system
+        cpu[label]["rest of the machine (kernel threads, others)"] = (
+            m1 - m0 - cpu[label]["total"] - cpu[label]["benchmark client"])
         return out
 
     bound = parallel_pod_starts()  # as many at once as the kubelet starts
@@ -359,7 +367,8 @@ def report(r: dict, n: int, load: float) -> None:
     print(f"CPU seconds used on the node per phase (all {n} pods; {os.cpu_count()} cores):")
     print(f"  {'':38}" + "".join(f" {p:>17}" for p in phases))
     order = [name for _, name in LABELS] + ["runc, CNI plugins, other short-lived",
-                                           "pods' cgroups (runc init, pause, sleep)", "total", "benchmark client"]
+                                           "pods' cgroups (runc init, pause, sleep)", "total", "benchmark client",
+                                           "rest of the machine (kernel threads, others)"]
     for label in sorted(cpu["kybernetes"], key=lambda x: order.index(x) if x in order else len(order)):
         print(f"  {label:38}" + "".join(f" {cpu[p].get(label, 0.0):16.2f}s" for p in phases))
     worst = max(pct(kyb, .99) / pct(ctr, .99), pct(kyb, .99) / pct(bounded, .99))
