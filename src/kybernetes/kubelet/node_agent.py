@@ -221,7 +221,7 @@ class NodeAgent:
         await import_images(Path(socket), self.layout.images)
         rt = CRIRuntime(self.cri, self.ip, self.layout.pod_logs, self.layout.volumes, self.cgroup_root,
                         self.cluster_dns, self._secret, lambda cidr: write_cni_config(self.layout, cidr),
-                        source=ObjectSource(self.client), allocatable=self._allocatable)
+                        source=ObjectSource(self.client, stop), allocatable=self._allocatable)
         await rt.init()
         self.runtime = rt
         h = NodeHandle(self.name, self.ip, rt, labels=node_labels(self.name),
