@@ -220,6 +220,12 @@ def pod(name: str, script: str, restart: str = "Never", **container) -> dict:
             "spec": {"restartPolicy": restart, "terminationGracePeriodSeconds": 2, "containers": [c]}}
 
 
+def pod_events(node, name: str) -> dict[tuple[str, str], str]:
+    """(reason, message) -> involvedObject.fieldPath of the Events about pod `name`."""
+    out = json.loads(node.kubectl("get", "events", "--field-selector", f"involvedObject.name={name}", "-o", "json"))
+    return {(e["reason"], e["message"]): e["involvedObject"].get("fieldPath", "") for e in out["items"]}
+
+
 def test_node_reports_the_machine(node):
     obj = node.get("node", "node-a")
     st = obj["status"]
@@ -245,6 +251,14 @@ def test_busybox_pod_runs_with_an_ip_from_the_pod_cidr(node):
     assert "kyb0" in sh("ip", "-n", node.ns, "-br", "link", "show", "type", "bridge")
     logs = node.data / "agent" / "pod-logs" / f"default_hello_{p['metadata']['uid']}" / "c" / "0.log"
     node.wait("hello in the container log", lambda: " stdout F hello" in logs.read_text(), 15)
+    # the kubelet's Events about the container, as `kubectl describe pod` lists them
+    wanted = {("Pulled", 'Container image "kybernetes/busybox:1.36" already present on machine'),
+              ("Created", "Created container: c"), ("Started", "Started container c")}
+    seen = node.wait("Pulled, Created and Started events", lambda: (lambda ev: ev if wanted <= set(ev) else None)(
+        pod_events(node, "hello")), 15)
+    assert {seen[e] for e in wanted} == {"spec.containers{c}"}, seen
+    described = node.kubectl("describe", "pod", "hello")
+    assert "Created container: c" in described and "Started container c" in described
 
 
 def test_exit_code_with_restart_policy_never(node):
@@ -269,6 +283,9 @@ def test_restart_policy_always_crash_loops(node):
 
     cs = node.wait("crash to restart and back off", backing_off, 60)
     assert cs["lastState"]["terminated"]["exitCode"] == 1
+    uid = node.get("pod", "crash")["metadata"]["uid"]
+    back_off = ("BackOff", f"Back-off restarting failed container c in pod crash_default({uid})")
+    node.wait("a BackOff event", lambda: back_off in pod_events(node, "crash"), 30)
 
 
 def test_deleting_a_pod_removes_its_containers(node):
@@ -312,6 +329,9 @@ def test_pull_policy_never_without_the_image(node):
 
     node.wait("ErrImageNeverPull", waiting, 30)
     assert node.get("pod", "never")["status"]["phase"] == "Pending"
+    wanted = {("ErrImageNeverPull", 'Container image "kybernetes/not-here:1.0" is not present with pull policy of '
+                                    "Never"), ("Failed", "Error: ErrImageNeverPull")}
+    node.wait("ErrImageNeverPull and Failed events", lambda: wanted <= set(pod_events(node, "never")), 15)
 
 
 @pytest.mark.skipif(shutil.which("docker-registry") is None, reason="docker-registry is not installed")
@@ -344,6 +364,10 @@ def test_image_pulled_from_a_local_registry(node):
                       lambda: (lambda p: p if p["status"].get("phase") == "Running" else None)(node.get("pod", "pulled")),
                       90)
         assert p["status"]["containerStatuses"][0]["imageID"]
+        reasons = {reason: message for reason, message in pod_events(node, "pulled")}
+        assert reasons["Pulling"] == 'Pulling image "127.0.0.1:5000/kybernetes/busybox:1.36"'
+        assert reasons["Pulled"].startswith('Successfully pulled image "127.0.0.1:5000/kybernetes/busybox:1.36" in ')
+        assert reasons["Pulled"].endswith(" bytes.") and "Image size: 0 bytes" not in reasons["Pulled"]
 
         async def present(c):
             return await c.image_status("127.0.0.1:5000/kybernetes/busybox:1.36")

@@ -49,10 +49,11 @@ class EventRecorder:
         self._tasks: set[asyncio.Task] = set()
         self._lock = asyncio.Lock()
 
-    def event(self, obj: dict, type_: str, reason: str, message: str) -> None:
-        """Record an event in the background (needs a running loop; otherwise only logs)."""
+    def event(self, obj: dict, type_: str, reason: str, message: str, field_path: str = "") -> None:
+        """Record an event in the background (needs a running loop; otherwise only logs).
+        `field_path` names the part of the object it is about (`spec.containers{web}`)."""
         try:
-            task = asyncio.get_running_loop().create_task(self.emit(obj, type_, reason, message))
+            task = asyncio.get_running_loop().create_task(self.emit(obj, type_, reason, message, field_path))
         except RuntimeError:
             log.info("event %s %s: %s", type_, reason, message)
             return
@@ -67,23 +68,25 @@ class EventRecorder:
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def emit(self, obj: dict, type_: str, reason: str, message: str) -> dict | None:
+    async def emit(self, obj: dict, type_: str, reason: str, message: str, field_path: str = "") -> dict | None:
         try:
             async with self._lock:
-                return await self._write(obj, type_, reason, message)
+                return await self._write(obj, type_, reason, message, field_path)
         except Exception as e:  # noqa: BLE001 - recording an event must never fail its caller
             log.warning("could not record event %s/%s on %s: %s", type_, reason,
                         (obj.get("metadata") or {}).get("name"), e)
             return None
 
-    async def _write(self, obj: dict, type_: str, reason: str, message: str) -> dict | None:
+    async def _write(self, obj: dict, type_: str, reason: str, message: str, field_path: str = "") -> dict | None:
         ref = object_reference(obj)
+        if field_path:
+            ref["fieldPath"] = field_path
         # upstream puts events about cluster-scoped objects in "default"
         namespace = ref.get("namespace") or "default"
-        obj_key = (ref.get("kind"), ref.get("apiVersion"), namespace, ref.get("name"), ref.get("uid"))
+        obj_key = (ref.get("kind"), ref.get("apiVersion"), namespace, ref.get("name"), ref.get("uid"), field_path)
         mono = time.monotonic()
         key, message = self._aggregate(obj_key + (type_, reason), message, mono)
-        if not self._take_token(obj_key, mono):
+        if not self._take_token(obj_key[:5], mono):  # the spam filter counts the whole object
             log.debug("event %s/%s on %s dropped: too many events about it", type_, reason, ref.get("name"))
             return None
         stamp = rfc3339()

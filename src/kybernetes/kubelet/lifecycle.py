@@ -128,18 +128,19 @@ class Killer:
         self.killing: dict[str, asyncio.Task] = {}
 
     def event(self, pod: dict, type_: str, reason: str, message: str, container: str = "") -> None:
+        """An Event about the pod, or about one of its containers (involvedObject.fieldPath)."""
         if self.recorder is None:
             log.info("%s %s: %s", type_, reason, message)
             return
         ref = {**pod, "kind": "Pod", "apiVersion": "v1"}
-        self.recorder.event(ref, type_, reason, message)
+        self.recorder.event(ref, type_, reason, message, field_path=container_field_path(pod, container))
 
     def kill(self, node, pod: dict, container: dict, cur, grace: float, message: str = "",
              run_pre_stop: bool = True) -> None:
         if cur.id in self.killing:
             return
         msg = message or f"Stopping container {container['name']}"
-        self.event(pod, "Normal", "Killing", msg)
+        self.event(pod, "Normal", "Killing", msg, container["name"])
         task = asyncio.get_running_loop().create_task(
             self._kill(node, pod, container, cur, grace, run_pre_stop))
         self.killing[cur.id] = task
@@ -152,12 +153,22 @@ class Killer:
             ok, out = await run_handler(node.runtime, container, cur.id, _pod_ip(node, cur), hook, grace)
             if not ok:
                 self.event(pod, "Warning", "FailedPreStopHook",
-                           f"PreStopHook failed: {out}".strip())
+                           f"PreStopHook failed: {out}".strip(), container["name"])
         remaining = max(MIN_GRACE if grace > 0 else 0.0, grace - (time.monotonic() - start))
         try:
             await node.runtime.stop_container(cur.id, remaining)
         except Exception as e:  # noqa: BLE001 - the relist reports what became of it
             log.warning("stopping container %s failed: %s", cur.id[:12], e)
+
+
+def container_field_path(pod: dict, name: str) -> str:
+    """`spec.containers{name}` (or initContainers), as upstream's container references; "" for the pod."""
+    if not name:
+        return ""
+    for field in ("containers", "initContainers", "ephemeralContainers"):
+        if any(c.get("name") == name for c in (pod.get("spec") or {}).get(field) or ()):
+            return f"spec.{field}{{{name}}}"
+    return ""
 
 
 def _pod_ip(node, cur) -> str:
@@ -175,7 +186,7 @@ async def post_start(node, pod: dict, container: dict, cur, killer: Killer, time
     ok, out = await run_handler(node.runtime, container, cur.id, _pod_ip(node, cur), hook, timeout)
     if ok:
         return True
-    killer.event(pod, "Warning", "FailedPostStartHook", f"PostStartHook failed: {out}".strip())
+    killer.event(pod, "Warning", "FailedPostStartHook", f"PostStartHook failed: {out}".strip(), container["name"])
     killer.kill(node, pod, container, cur, pod_grace(pod),
                 "FailedPostStartHook")  # upstream's killContainer message; preStop runs as on any kill
     return False

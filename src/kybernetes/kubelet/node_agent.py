@@ -235,6 +235,7 @@ class NodeAgent:
                                   recorder=EventRecorder(self.client, "kubelet", self.name),
                                   parallel_starts=parallel_pod_starts())
         rt.on_event = self.workers.runtime_event
+        rt.on_container_event = self.workers.container_event
         self.heartbeats = NodeHeartbeats(self, self.client, nodes)
         self.node_informer.add_handler(self._node_changed, lambda old, new: self._node_changed(new), lambda n: None)
         self.pod_informer.add_handler(self._pod_changed, lambda old, new: self._pod_changed(new), self._pod_changed)

@@ -76,6 +76,9 @@ class PodState:
     written_rv: int = 0
 
 
+IMAGE_ERRORS = ("ErrImagePull", "ErrImageNeverPull", "InvalidImageName")
+
+
 def _restart(policy: str, c: ContainerStatus) -> bool:
     return policy == "Always" or (policy == "OnFailure" and c.exit_code != 0)
 
@@ -235,6 +238,8 @@ class PodWorkers:
             meta = pod["metadata"]
             view.waiting_message = (f"back-off {_duration(self.backoff.current(bkey))} restarting failed "
                                     f"container={c['name']} pod={meta['name']}_{meta.get('namespace', '')}({st.uid})")
+            self.container_event(pod, c, "Warning", "BackOff", f"Back-off restarting failed container {c['name']} "
+                                 f"in pod {meta['name']}_{meta.get('namespace', '')}({st.uid})")
             return wait
         self.backoff.next(bkey, cur.finished_at)
         if not await self._try_start(pod, node, st, c, view, restart=True):
@@ -249,13 +254,26 @@ class PodWorkers:
         except ContainerStartError as e:
             view.waiting_reason, view.waiting_message = e.reason, e.message
             self.backoff.next(f"{st.uid}/{c['name']}#start", time.time())
+            if e.reason == "ContainerCreating":  # a volume could not be set up: about the pod, as upstream
+                if self.killer.recorder is not None:
+                    self.killer.event(pod, "Warning", "FailedMount", e.message)
+            else:  # upstream names image errors by reason, the others by their message
+                self.container_event(pod, c, "Warning", "Failed",
+                                     f"Error: {e.reason if e.reason in IMAGE_ERRORS else e.message}")
             return False
         return True
+
+    def container_event(self, pod: dict, c: dict, type_: str, reason: str, message: str) -> None:
+        """An Event about one container (simulated nodes, which have no recorder, record none)."""
+        if self.killer.recorder is not None:
+            self.killer.event(pod, type_, reason, message, c["name"])
 
     async def _start(self, pod: dict, node, st: PodState, c: dict, view: ContainerView, restart: bool = False):
         attempt = view.restarts + (1 if restart else 0)
         cid = await node.runtime.create_container(st.sandbox.id, pod, c, attempt)
+        self.container_event(pod, c, "Normal", "Created", f"Created container: {c['name']}")
         await node.runtime.start_container(cid)
+        self.container_event(pod, c, "Normal", "Started", f"Started container {c['name']}")
         if restart:
             if view.last is not None:
                 await node.runtime.remove_container(view.last.id)

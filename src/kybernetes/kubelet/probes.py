@@ -123,7 +123,8 @@ class Prober:
                     streak_ok, streak_fail = streak_ok + 1, 0
                 else:
                     streak_ok, streak_fail = 0, streak_fail + 1
-                    self.killer.event(pod, "Warning", "Unhealthy", f"{LABEL[kind]} probe failed: {out}".strip())
+                    self.killer.event(pod, "Warning", "Unhealthy", f"{LABEL[kind]} probe failed: {out}".strip(),
+                                      container["name"])
                 new = res.ok[kind]
                 if ok and streak_ok >= need_ok:
                     new = True

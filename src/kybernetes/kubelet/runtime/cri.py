@@ -16,9 +16,11 @@ import ipaddress
 import json
 import logging
 import shutil
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from ...api.protobuf import go_duration
 from ..cgroups import remove_pod_cgroup
 from ..cri.client import CRIClient, CRIError, pb
 from ..envvars import EnvError, container_env
@@ -117,6 +119,8 @@ class CRIRuntime:
         self.containers: dict[str, ContainerStatus] = {}
         self.on_event: Callable[[str], None] = lambda pod_uid: None
         self.adoptable: set[str] | None = None  # None: not known, look for every pod
+        # (pod, container, type, reason, message): the Events of the image manager (Pulled, Pulling, ...)
+        self.on_container_event: Callable[[dict, dict, str, str, str], None] = lambda *event: None
         self._tasks: set[asyncio.Task] = set()
 
     async def init(self) -> None:
@@ -206,6 +210,7 @@ class CRIRuntime:
 
     # --- images --------------------------------------------------------------------------------
     async def ensure_image(self, pod: dict, container: dict, sandbox_cfg: pb.PodSandboxConfig | None) -> str:
+        """The image's id, pulled first when the policy asks; with upstream's image manager's Events."""
         image = container.get("image") or ""
         if not image:
             raise ContainerStartError("InvalidImageName", "container has no image")
@@ -213,15 +218,27 @@ class CRIRuntime:
         if policy != "Always":
             present = await self.cri.image_status(image)
             if present is not None:
+                self.on_container_event(pod, container, "Normal", "Pulled",
+                                        f'Container image "{image}" already present on machine')
                 return present.id
             if policy == "Never":
-                raise ContainerStartError("ErrImageNeverPull", f'Container image "{image}" is not present with '
-                                                               f"pull policy of Never")
+                message = f'Container image "{image}" is not present with pull policy of Never'
+                self.on_container_event(pod, container, "Warning", "ErrImageNeverPull", message)
+                raise ContainerStartError("ErrImageNeverPull", message)
         auth = await self._pull_auth(pod, image)
+        self.on_container_event(pod, container, "Normal", "Pulling", f'Pulling image "{image}"')
+        started = time.monotonic()
         try:
-            return await self.cri.pull_image(image, auth, sandbox_cfg)
+            ref = await self.cri.pull_image(image, auth, sandbox_cfg)
         except CRIError as e:
+            self.on_container_event(pod, container, "Warning", "Failed", f'Failed to pull image "{image}": {e.details}')
             raise ContainerStartError("ErrImagePull", str(e.details)) from None
+        took = go_duration(round((time.monotonic() - started) * 1e9))
+        pulled = await self.cri.image_status(ref)
+        self.on_container_event(pod, container, "Normal", "Pulled",
+                                f'Successfully pulled image "{image}" in {took} ({took} including waiting). '
+                                f"Image size: {pulled.size if pulled is not None else 0} bytes.")
+        return ref
 
     async def _pull_auth(self, pod: dict, image: str) -> pb.AuthConfig | None:
         refs = (pod.get("spec") or {}).get("imagePullSecrets") or []
