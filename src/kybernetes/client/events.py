@@ -53,7 +53,9 @@ class EventRecorder:
         """Record an event in the background (needs a running loop; otherwise only logs).
         `field_path` names the part of the object it is about (`spec.containers{web}`)."""
         try:
-            task = asyncio.get_running_loop().create_task(self.emit(obj, type_, reason, message, field_path))
+            # stamped now, as upstream's recorder does, not when the writes before it are done
+            task = asyncio.get_running_loop().create_task(self.emit(obj, type_, reason, message, field_path,
+                                                                    stamp=rfc3339()))
         except RuntimeError:
             log.info("event %s %s: %s", type_, reason, message)
             return
@@ -68,16 +70,18 @@ class EventRecorder:
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def emit(self, obj: dict, type_: str, reason: str, message: str, field_path: str = "") -> dict | None:
+    async def emit(self, obj: dict, type_: str, reason: str, message: str, field_path: str = "",
+                   stamp: str = "") -> dict | None:
         try:
             async with self._lock:
-                return await self._write(obj, type_, reason, message, field_path)
+                return await self._write(obj, type_, reason, message, field_path, stamp)
         except Exception as e:  # noqa: BLE001 - recording an event must never fail its caller
             log.warning("could not record event %s/%s on %s: %s", type_, reason,
                         (obj.get("metadata") or {}).get("name"), e)
             return None
 
-    async def _write(self, obj: dict, type_: str, reason: str, message: str, field_path: str = "") -> dict | None:
+    async def _write(self, obj: dict, type_: str, reason: str, message: str, field_path: str = "",
+                     stamp: str = "") -> dict | None:
         ref = object_reference(obj)
         if field_path:
             ref["fieldPath"] = field_path
@@ -89,7 +93,7 @@ class EventRecorder:
         if not self._take_token(obj_key[:5], mono):  # the spam filter counts the whole object
             log.debug("event %s/%s on %s dropped: too many events about it", type_, reason, ref.get("name"))
             return None
-        stamp = rfc3339()
+        stamp = stamp or rfc3339()
         seen = self._seen.get(key)
         if seen and mono - seen[4] < AGGREGATE_WINDOW:
             name, ns, count, first, _ = seen
