@@ -28,7 +28,6 @@ class _Watched:
     informer: Informer
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task | None = None
-    linker: asyncio.Task | None = None  # ends the watch with the agent
     used: float = 0.0
 
 
@@ -38,6 +37,7 @@ class ObjectSource:
         self.stop = stop
         self._watched: dict[tuple[str, str, str], _Watched] = {}
         self._services: _Watched | None = None
+        self._closer: asyncio.Task | None = None  # stops every watch when the agent stops
 
     async def _get(self, group: str, version: str, plural: str, name: str, namespace: str = "") -> dict | None:
         try:
@@ -50,18 +50,14 @@ class ObjectSource:
     def _start(self, informer: Informer) -> _Watched:
         w = _Watched(informer, used=time.monotonic())
         w.task = asyncio.get_running_loop().create_task(informer.run(w.stop))
-        if self.stop is not None:
-            w.linker = asyncio.ensure_future(self._stop_with_agent(w))
+        if self._closer is None:
+            self._closer = asyncio.ensure_future(self._close_on_stop())
         return w
 
-    async def _stop_with_agent(self, w: _Watched) -> None:
-        waits = [asyncio.ensure_future(self.stop.wait()), asyncio.ensure_future(w.stop.wait())]
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for t in waits:
-                t.cancel()
-        w.stop.set()
+    async def _close_on_stop(self) -> None:
+        await self.stop.wait()
+        for w in [*self._watched.values(), *([self._services] if self._services else [])]:
+            w.stop.set()
 
     async def _synced(self, w: _Watched) -> bool:
         w.used = time.monotonic()

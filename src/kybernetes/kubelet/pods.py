@@ -255,18 +255,18 @@ class PodWorkers:
             view.waiting_reason, view.waiting_message = e.reason, e.message
             self.backoff.next(f"{st.uid}/{c['name']}#start", time.time())
             if e.reason == "ContainerCreating":  # a volume could not be set up: about the pod, as upstream
-                if self.killer.recorder is not None:
-                    self.killer.event(pod, "Warning", "FailedMount", e.message)
+                self.container_event(pod, None, "Warning", "FailedMount", e.message)
             else:  # upstream names image errors by reason, the others by their message
                 self.container_event(pod, c, "Warning", "Failed",
                                      f"Error: {e.reason if e.reason in IMAGE_ERRORS else e.message}")
             return False
         return True
 
-    def container_event(self, pod: dict, c: dict, type_: str, reason: str, message: str) -> None:
-        """An Event about one container (simulated nodes, which have no recorder, record none)."""
+    def container_event(self, pod: dict, c: dict | None, type_: str, reason: str, message: str) -> None:
+        """An Event about one container, or the pod when `c` is None (simulated nodes, which have
+        no recorder, record none)."""
         if self.killer.recorder is not None:
-            self.killer.event(pod, type_, reason, message, c["name"])
+            self.killer.event(pod, type_, reason, message, c["name"] if c else "")
 
     async def _start(self, pod: dict, node, st: PodState, c: dict, view: ContainerView, restart: bool = False):
         attempt = view.restarts + (1 if restart else 0)

@@ -153,7 +153,7 @@ class VolumeManager:
         self.domain = domain
         self.pods: dict[str, dict] = {}  # uid -> the pod whose volumes were set up
         self.pod_lookup: Callable[[str, str], dict | None] | None = None  # (ns, name) -> current pod
-        self._locks: dict[str, asyncio.Lock] = {}  # volume path -> held while its files are written
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}  # (pod uid, volume) -> held while its files are written
         self._setups: dict[tuple[str, str], asyncio.Task] = {}  # (pod uid, volume) -> its set-up
 
     def prepare(self, pod: dict) -> None:
@@ -206,14 +206,9 @@ class VolumeManager:
         if self.source is None:
             raise VolumeError("no API access for this volume")
         payload = await volume_payload(self.source, self.tokens, pod, volume, self.allocatable())
-        async with self._writing(path):  # a resync and a container's start may meet on one volume
+        # a resync and a container's start may meet on one volume
+        async with self._locks.setdefault((pod["metadata"]["uid"], volume["name"]), asyncio.Lock()):
             return await asyncio.to_thread(write_payload, path, payload or {})
-
-    def _writing(self, path: Path) -> asyncio.Lock:
-        lock = self._locks.get(str(path))
-        if lock is None:
-            lock = self._locks[str(path)] = asyncio.Lock()
-        return lock
 
     async def _claim_path(self, ns: str, ref: dict) -> str:
         name = ref.get("claimName", "")
@@ -307,8 +302,7 @@ class VolumeManager:
         self.pods.pop(uid, None)
         if self.tokens is not None:
             self.tokens.forget(uid)
-        prefix = str(pod_dir(self.root, uid)) + "/"
-        for key in [k for k in self._locks if k.startswith(prefix)]:
+        for key in [k for k in self._locks if k[0] == uid]:
             del self._locks[key]
         await asyncio.to_thread(remove_pod_dir, self.root, uid)
 
