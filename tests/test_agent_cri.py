@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from kybernetes.kubelet.cgroups import pod_cgroup_dirs
+from kybernetes.kubelet.mounts import mounts_under, unmount
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / "tools"
@@ -182,6 +183,11 @@ def _teardown(n: Node) -> None:
                 pass
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
     time.sleep(0.3)
+    for point in mounts_under(n.data):  # an agent run in this mount namespace (test_kubelet_probes)
+        try:                            # leaves its containerd state tmpfs
+            unmount(point)
+        except OSError:
+            pass
     shutil.rmtree(n.data, ignore_errors=True)
 
 
@@ -259,6 +265,13 @@ def test_busybox_pod_runs_with_an_ip_from_the_pod_cidr(node):
     assert {seen[e] for e in wanted} == {"spec.containers{c}"}, seen
     described = node.kubectl("describe", "pod", "hello")
     assert "Created container: c" in described and "Started container c" in described
+    # containerd's state, runc's with it, on a tmpfs (the server's private mount namespace: seen through /proc)
+    ctrd = int((node.data / "agent" / "containerd" / "containerd.pid").read_text())
+    state = node.data / "agent" / "containerd" / "state"
+    mounts = Path(f"/proc/{ctrd}/mountinfo").read_text().splitlines()
+    assert any(m.split()[4] == str(state) and m.split(" - ")[1].startswith("tmpfs ") for m in mounts), mounts
+    cid = cs["containerID"].removeprefix("containerd://")
+    assert Path(f"/proc/{ctrd}/root{state}/runc/k8s.io/{cid}/state.json").is_file()
 
 
 def test_exit_code_with_restart_policy_never(node):

@@ -5,7 +5,12 @@ cgroupfs answers too); the real cgroupfs is covered by test_agent_cri's pod dele
 
 from pathlib import Path
 
-from kybernetes.kubelet.cgroups import pod_cgroup_dirs, remove_pod_cgroup
+from kybernetes.kubelet.cgroups import (
+    pod_cgroup_dirs,
+    pod_uids_with_cgroups,
+    remove_orphaned_pod_cgroups,
+    remove_pod_cgroup,
+)
 
 
 def _v1(fs: Path, uid: str) -> list[Path]:
@@ -14,7 +19,8 @@ def _v1(fs: Path, uid: str) -> list[Path]:
         d = fs / ctrl / "kubepods" / f"pod{uid}" / "c0ffee"
         d.mkdir(parents=True)
         made.append(d.parent)
-    (fs / "cpu,cpuacct").symlink_to(fs / "cpu")  # v1 mounts co-mounted controllers under two names
+    if not (fs / "cpu,cpuacct").is_symlink():
+        (fs / "cpu,cpuacct").symlink_to(fs / "cpu")  # v1 mounts co-mounted controllers under two names
     return made
 
 
@@ -44,3 +50,15 @@ def test_a_cgroup_that_cannot_go_is_left_and_logged(tmp_path, caplog):
     remove_pod_cgroup("/kubepods", "u1", tmp_path)
     assert made[0].is_dir() and not made[1].exists()
     assert "not removed" in caplog.text
+
+
+def test_orphaned_pod_cgroups_go_at_agent_start_but_known_and_busy_ones_stay(tmp_path, caplog):
+    gone, known, busy = _v1(tmp_path, "gone"), _v1(tmp_path, "known"), _v1(tmp_path, "busy")
+    (busy[2] / "c0ffee" / "cgroup.procs").write_text("1\n")  # another agent's pod sharing the root
+    assert pod_uids_with_cgroups("/kubepods", tmp_path) == {"gone", "known", "busy"}
+    assert remove_orphaned_pod_cgroups("/kubepods", {"known"}, tmp_path) == 1
+    assert not any(d.exists() for d in gone)
+    assert all(d.is_dir() for d in known) and busy[2].is_dir()
+    assert "not removed" not in caplog.text  # a busy orphan is expected, not a warning
+    assert pod_uids_with_cgroups("/kubepods", tmp_path) == {"known", "busy"}
+    assert pod_uids_with_cgroups("/elsewhere", tmp_path) == set()

@@ -203,7 +203,8 @@ def cri(tmp_path_factory):
         c.start()
         node_log = open(base / "node.log", "ab")
         node_proc = subprocess.Popen(
-            ["nsenter", f"--net=/run/netns/{netns}", sys.executable, "-m", "tests.kubelet_node", str(c.kubeconfig),
+            ["nsenter", f"--net=/run/netns/{netns}", "unshare", "--mount", "--propagation", "private",
+             sys.executable, "-m", "tests.kubelet_node", str(c.kubeconfig),
              str(base / "node"), "node-a", "127.0.0.1"], cwd=str(ROOT), stdout=node_log, stderr=subprocess.STDOUT,
             start_new_session=True)
         wait_until(lambda: "node-a" in c.kubectl("get", "nodes", check=False).stdout, timeout=60, interval=0.5,

@@ -43,7 +43,8 @@ def cri(tmp_path_factory):
                        timeout=120, capture_output=True)
         c.start()
         node_proc = subprocess.Popen(
-            ["nsenter", f"--net=/run/netns/{netns}", sys.executable, "-m", "tests.kubelet_node", str(c.kubeconfig),
+            ["nsenter", f"--net=/run/netns/{netns}", "unshare", "--mount", "--propagation", "private",
+             sys.executable, "-m", "tests.kubelet_node", str(c.kubeconfig),
              str(base / "node"), "node-a", "127.0.0.1"], cwd=str(ROOT), stdout=open(base / "node.log", "ab"),
             stderr=subprocess.STDOUT, start_new_session=True)
         wait_until(lambda: "node-a" in c.kubectl("get", "nodes", check=False).stdout, timeout=60, interval=0.5,

@@ -3,6 +3,7 @@
 Everything lives under DATA_DIR/agent (k3s's layout, shortened):
 
     agent/containerd/config.toml   root/ state/ containerd.sock containerd.log
+                   state/ is a tmpfs (as /run/containerd is): task bundles, fifos, runc's state
     agent/cni/net.d/10-kyb.conflist   agent/cni/ipam/   (host-local allocations)
     agent/images/*.tar             archives imported into the k8s.io namespace at start
 
@@ -20,6 +21,8 @@ import logging
 import os
 import shutil
 from pathlib import Path
+
+from .mounts import fstype, mount_tmpfs, unmount
 
 log = logging.getLogger("kybernetes.kubelet.containerd")
 
@@ -39,6 +42,7 @@ class Layout:
         self.config = self.containerd / "config.toml"
         self.root = self.containerd / "root"
         self.state = self.containerd / "state"
+        self.runc_root = self.state / "runc"
         self.log = self.containerd / "containerd.log"
         self.cni_conf_dir = self.agent / "cni" / "net.d"
         self.cni_ipam_dir = self.agent / "cni" / "ipam"
@@ -86,6 +90,7 @@ def containerd_config(layout: Layout, sandbox_image: str = PAUSE_IMAGE) -> str:
         '  runtime_type = "io.containerd.runc.v2"',
         f"{cri[:-1]}.containerd.runtimes.runc.options]",
         "  SystemdCgroup = false",
+        f"  Root = {_toml_str(layout.runc_root)}",
         f"{cri[:-1]}.cni]",
         f"  bin_dir = {_toml_str(CNI_BIN_DIR)}",
         f"  conf_dir = {_toml_str(layout.cni_conf_dir)}",
@@ -220,6 +225,45 @@ async def ensure_masquerade(cluster_cidr: str) -> bool:
     return True
 
 
+def _task_bundles(state: Path) -> list[Path]:
+    """The shims' bundle directories: one per container or sandbox whose task containerd still tracks."""
+    tasks = state / "io.containerd.runtime.v2.task"
+    try:
+        return [b for ns in tasks.iterdir() if ns.is_dir() for b in ns.iterdir()]
+    except OSError:
+        return []
+
+
+def state_on_tmpfs(layout: Layout) -> bool:
+    """Keep containerd's state (and runc's) on a tmpfs, as upstream's /run/containerd and k3s's /run/k3s are.
+
+    It is volatile by nature, and on a disk every sandbox and container creates and deletes
+    some thirty inodes there (bundles, fifos, runc's state, the sandbox's files); an ext4
+    without a journal scans its recently deleted inodes on each new one, so a node's churn
+    slowed every later start. A state directory on disk that still holds task bundles (an
+    older agent's running pods) is left where it is, so that containerd finds their shims.
+    """
+    if fstype(layout.state) == "tmpfs":
+        return True
+    if _task_bundles(layout.state):
+        log.info("containerd state %s stays on disk: it holds running tasks", layout.state)
+        return False
+    try:
+        return mount_tmpfs(layout.state, mode="0711")
+    except OSError as e:
+        log.warning("containerd state stays on disk: %s", e)
+        return False
+
+
+def release_state(layout: Layout) -> None:
+    """Unmount the state tmpfs once containerd has stopped, unless pods still run on it (their shims need it)."""
+    if fstype(layout.state) == "tmpfs" and not _task_bundles(layout.state):
+        try:
+            unmount(str(layout.state))
+        except OSError as e:
+            log.warning("%s", e)
+
+
 def containerd_available() -> bool:
     return shutil.which("containerd") is not None and shutil.which("runc") is not None
 
@@ -239,6 +283,7 @@ class Containerd:
         for d in (lay.containerd, lay.root, lay.state, lay.images, lay.pod_logs, lay.volumes, lay.socket.parent):
             d.mkdir(parents=True, exist_ok=True)
         lay.cni_conf_dir.mkdir(parents=True, exist_ok=True)
+        state_on_tmpfs(lay)
         lay.config.write_text(containerd_config(lay, self.sandbox_image))
 
     async def _stop_leftover(self) -> None:
@@ -288,6 +333,7 @@ class Containerd:
             done, _ = await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if stopper in done:
                 await self._terminate(waiter)
+                release_state(self.layout)
                 return
             stopper.cancel()
             self.restarts += 1

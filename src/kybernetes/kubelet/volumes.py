@@ -15,16 +15,15 @@ termination-message file are added.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
 import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic_writer import write_payload
+from .mounts import mount_tmpfs, mounts_under, unmount
 from .objects import ObjectSource
 from .volume_sources import TokenManager, VolumeError, volume_payload
 
@@ -50,39 +49,6 @@ def pod_dir(root: Path, uid: str) -> Path:
 
 def _kind(volume: dict) -> str:
     return next((k for k in PLUGINS if volume.get(k) is not None), "")
-
-
-def _mounts_under(path: Path) -> list[str]:
-    prefix = str(path).rstrip("/") + "/"
-    out = []
-    try:
-        with open("/proc/self/mountinfo") as f:
-            for line in f:
-                point = line.split()[4].replace("\\040", " ")
-                if point.startswith(prefix):
-                    out.append(point)
-    except OSError:
-        pass
-    return sorted(out, key=len, reverse=True)
-
-
-_libc = None
-
-
-def _mount(source: str, target: str, fstype: str, data: str) -> None:
-    """mount(2) straight from this process: no `mount` child to fork while the event loop waits for it."""
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    if _libc.mount(source.encode(), target.encode(), fstype.encode(), 0, data.encode()) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"mount -t {fstype} -o {data} {source} {target}: {os.strerror(err)}")
-
-
-def mount_tmpfs(path: Path, size: str | None = None) -> None:
-    if str(path) in _mounts_under(path.parent):
-        return
-    _mount("tmpfs", str(path), "tmpfs", "mode=0777" + (f",size={size}" if size else ""))
 
 
 def _size(limit: str | None) -> str | None:
@@ -119,7 +85,7 @@ def etc_hosts_text(pod: dict, pod_ip: str, domain: str = "cluster.local") -> str
 def _make_dir(path: Path, tmpfs: bool, size: str | None = None, mode: int | None = None) -> None:
     path.mkdir(parents=True, exist_ok=True)
     if tmpfs:
-        mount_tmpfs(path, size)
+        mount_tmpfs(path, size=size)
     if mode is not None:
         os.chmod(path, mode)
 
@@ -238,7 +204,7 @@ class VolumeManager:
             vol = volumes.get(vm.get("name"))
             try:
                 found = await self._setup(pod, vol) if vol else None
-            except (VolumeError, OSError, subprocess.CalledProcessError) as e:
+            except (VolumeError, OSError) as e:
                 raise VolumeError(f'MountVolume.SetUp failed for volume "{vm.get("name")}" : {e}') from None
             if found is None:
                 continue
@@ -325,6 +291,9 @@ def _host_path(path: str, kind: str) -> str:
 
 def remove_pod_dir(root: Path, uid: str) -> None:
     base = pod_dir(root, uid)
-    for point in _mounts_under(base):
-        subprocess.run(["umount", "-l", point], capture_output=True)
+    for point in mounts_under(base):
+        try:
+            unmount(point)
+        except OSError as e:
+            log.warning("%s", e)
     shutil.rmtree(base, ignore_errors=True)
