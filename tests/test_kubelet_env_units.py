@@ -10,7 +10,7 @@ import pytest
 
 from kybernetes.apiserver.serviceaccount import MOUNT_PATH, admit_pod
 from kybernetes.kubelet.atomic_writer import FileProjection, write_payload
-from kybernetes.kubelet.dns import parse_resolv_conf, pod_dns
+from kybernetes.kubelet.dns import parse_resolv_conf, pod_dns, read_host_dns
 from kybernetes.kubelet.envvars import EnvError, container_env, expand, resource_value, service_env
 from kybernetes.kubelet.volume_sources import TokenManager, VolumeError, volume_payload
 
@@ -110,6 +110,22 @@ def test_dns_policies(tmp_path):
         "nameservers": ["1.1.1.1", "1.1.1.1", "2.2.2.2", "3.3.3.3", "4.4.4.4"], "options": [{"name": "edns0"}]}}}
     cfg = pod_dns(none, ["10.43.0.10"], resolv_conf=str(host))
     assert cfg.servers == ["1.1.1.1", "2.2.2.2", "3.3.3.3"] and cfg.searches == [] and cfg.options == ["edns0"]
+
+
+def test_host_resolv_conf_is_read_again_when_it_changes(tmp_path):
+    host = tmp_path / "resolv.conf"
+    host.write_text("nameserver 192.0.2.1\n")
+    first = read_host_dns(str(host))
+    first.servers.append("changed by a caller")  # pod_dns changes the lists it gets
+    assert read_host_dns(str(host)).servers == ["192.0.2.1"]
+    host.write_text("nameserver 192.0.2.2\nsearch corp.example\n")  # another size: a new stamp
+    assert read_host_dns(str(host)).servers == ["192.0.2.2"]
+    replaced = tmp_path / "new"
+    replaced.write_text("nameserver 192.0.2.3\nsearch corp.example\n")  # same size, another inode
+    replaced.replace(host)
+    assert read_host_dns(str(host)).servers == ["192.0.2.3"]
+    host.unlink()
+    assert read_host_dns(str(host)).servers == []
 
 
 def test_service_account_admission_shape():

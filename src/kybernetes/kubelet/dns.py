@@ -15,6 +15,7 @@ name (the pod's value wins). Limits as upstream: 3 nameservers, 32 search domain
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 MAX_NAMESERVERS = 3
@@ -55,12 +56,22 @@ def parse_resolv_conf(text: str) -> DNSConfig:
     return out
 
 
+_host_files: dict[str, tuple[tuple[int, int, int], DNSConfig]] = {}
+
+
 def read_host_dns(path: str) -> DNSConfig:
+    """The node's resolv.conf, read and parsed again only when the file changed (a stat per pod)."""
     try:
-        with open(path) as f:
-            return parse_resolv_conf(f.read())
+        st = os.stat(path)
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        known = _host_files.get(path)
+        if known is None or known[0] != stamp:
+            with open(path) as f:
+                known = _host_files[path] = (stamp, parse_resolv_conf(f.read()))
     except OSError:
         return DNSConfig()
+    cfg = known[1]
+    return DNSConfig(list(cfg.servers), list(cfg.searches), list(cfg.options))  # callers change theirs
 
 
 def _unique(items: list[str]) -> list[str]:

@@ -65,8 +65,11 @@ def fstype(path: Path) -> str:
 
 
 def mount_tmpfs(path: Path, mode: str = "0777", size: str | None = None) -> bool:
-    """A tmpfs at `path` unless one is there already; True when this call mounted it."""
-    if fstype(path) == "tmpfs":
+    """A tmpfs at `path` unless something is mounted there already; True when this call mounted it.
+
+    Whether it is a mount point is two stats (a tmpfs is a device of its own), not a read of the
+    mount table, which grows with every running container."""
+    if os.path.ismount(path):
         return False
     mount("tmpfs", str(path), "tmpfs", f"mode={mode}" + (f",size={size}" if size else ""))
     return True
