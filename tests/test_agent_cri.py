@@ -313,7 +313,16 @@ def test_deleting_a_pod_removes_its_containers(node):
 
     assert node.cri(count) == (1, 1)
     assert pod_cgroup_dirs(node.cgroup_root, uid), "the pod's cgroup should exist while it runs"
+    pod_volumes = str(node.data / "agent" / "pods" / uid) + "/"
+
+    def volume_mounts():  # in the server's (and its agent's) private mount namespace
+        return [m.split()[4] for m in Path(f"/proc/{node.proc.pid}/mountinfo").read_text().splitlines()
+                if m.split()[4].startswith(pod_volumes)]
+
+    assert volume_mounts(), "the service account token volume is a tmpfs while the pod runs"
     node.kubectl("delete", "pod", "gone", "--wait=true", "--timeout=40s", timeout=60)
+    # as upstream's kubelet, the pod object goes only once its volumes are unmounted
+    assert volume_mounts() == [] and not Path(f"/proc/{node.proc.pid}/root{pod_volumes}").exists()
     node.wait("containers and sandbox of pod gone removed", lambda: node.cri(count) == (0, 0), 20)
     node.wait("the pod's cgroup removed", lambda: not pod_cgroup_dirs(node.cgroup_root, uid), 20)
 

@@ -318,6 +318,7 @@ class PodWorkers:
                 view.ready, view.waiting_reason = False, ""
             await self._post(pod, node, st, terminal=True)
             await node.runtime.stop_pod_sandbox(st.sandbox.id)
+        await node.runtime.release_pod_volumes(meta["uid"])  # unmounted before the object goes, as upstream
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0,
                 "preconditions": {"uid": meta["uid"]}}
         try:

@@ -64,6 +64,10 @@ class Runtime(Protocol):
 
     async def remove_pod_sandbox(self, sandbox_id: str) -> None: ...
 
+    async def release_pod_volumes(self, pod_uid: str) -> None:
+        """Unmount and remove the pod's volumes (its containers have stopped): done before the
+        kubelet lets the pod object go, as upstream's PodResourcesAreReclaimed asks."""
+
     def list_pod_sandboxes(self, pod_uid: str | None = None) -> list[PodSandbox]: ...
 
     async def create_container(self, sandbox_id: str, pod: dict, container: dict, attempt: int) -> str: ...

@@ -192,6 +192,9 @@ class CRIRuntime:
         for c in self.list_containers(sandbox_id):
             await self._refresh(c)
 
+    async def release_pod_volumes(self, pod_uid: str) -> None:
+        await self.volumes.remove(pod_uid)
+
     async def remove_pod_sandbox(self, sandbox_id: str) -> None:
         try:
             await self.cri.remove_pod_sandbox(sandbox_id)

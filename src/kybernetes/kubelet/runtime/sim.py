@@ -108,6 +108,9 @@ class SimRuntime:
         if sb.ip != self.host_ip:  # the network is torn down with the sandbox (CNI DEL)
             self._used_ips.discard(sb.ip)
 
+    async def release_pod_volumes(self, pod_uid: str) -> None:
+        """Simulated pods have no volumes on the node."""
+
     async def remove_pod_sandbox(self, sandbox_id: str) -> None:
         sb = self.sandboxes.pop(sandbox_id, None)
         if sb is None:
