@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from kybernetes.kubelet.cgroups import pod_cgroup_dirs
+from kybernetes.kubelet.mounts import mounts_under
 from tests.test_agent_cri import TOOLS, Node, _setup_network, _teardown, pod, sh
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,6 +187,27 @@ def test_agent_restart_adopts_running_containers(node):
         return len(await c.list_containers(labels={"io.kubernetes.pod.uid": uid}))
 
     assert node.cri(count) == 1
+
+
+def test_a_pod_deleted_while_the_agent_is_away_leaves_nothing_behind(node):
+    node.apply(pod("away", "sleep 3600", restart="Always"))
+    uid = node.running("away")["metadata"]["uid"]
+    pod_dir = node.data / "agent" / "pods" / uid
+    logs = node.data / "agent" / "pod-logs" / f"default_away_{uid}"
+    assert logs.is_dir() and mounts_under(pod_dir), "the token volume is a tmpfs in the pod's directory"
+    assert pod_cgroup_dirs(node.cgroup_root, uid)
+    node.agent.send_signal(signal.SIGKILL)
+    node.agent.wait(10)
+    node.kubectl("delete", "pod", "away", "--force", "--grace-period=0")  # gone from the API at once
+    node.start_agent()
+
+    async def sandboxes(c):
+        return len(await c.list_pod_sandboxes({"io.kubernetes.pod.uid": uid}))
+
+    node.wait("the new agent to remove what the pod left", lambda: not pod_dir.exists() and not logs.exists()
+              and not pod_cgroup_dirs(node.cgroup_root, uid) and node.cri(sandboxes) == 0, 60)
+    assert mounts_under(pod_dir) == []
+    assert "removed the volumes and logs of 1 pods no longer on this node" in node.log_tail(400)
 
 
 def test_deployment_of_ten_httpd_replicas_answers_on_pod_ips(node):

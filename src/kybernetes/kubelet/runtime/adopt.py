@@ -4,14 +4,18 @@ Upstream's kubelet keeps no state of its own; it reads the runtime (sandboxes an
 containers carry the pod uid, container name and attempt) and carries on. `adopt` matches
 the newest ready sandbox labelled with the pod's uid, regenerates its config from the pod
 (needed for CreateContainer), and loads every container of it into the runtime's cache.
-`remove_orphans` removes sandboxes of pods that are no longer bound to this node.
+`remove_orphans` removes sandboxes of pods that are no longer bound to this node, and what
+the node kept for them (volumes, log directories, cgroups).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+from pathlib import Path
 
+from ..cgroups import remove_orphaned_pod_cgroups
 from ..cri.client import CRIError, pb
 from . import ContainerStatus, PodSandbox
 from .cri_config import CONTAINER_NAME, POD_UID, sandbox_config
@@ -65,4 +69,32 @@ async def remove_orphans(rt, keep_uids: set[str]) -> int:
             n += 1
         except CRIError as e:
             log.warning("removing orphaned sandbox %s failed: %s", sb.id[:12], e)
+    gone = await remove_orphaned_pod_state(rt, keep_uids)
+    if gone:
+        log.info("removed the volumes and logs of %d pods no longer on this node", len(gone))
     return n
+
+
+def _subdirs(root: Path) -> list[Path]:
+    try:
+        return [d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    except OSError:
+        return []
+
+
+async def remove_orphaned_pod_state(rt, keep_uids: set[str]) -> list[str]:
+    """The volumes, log directories and cgroups of pods neither kept nor running here, left when
+    their pod went while the agent was away (upstream's housekeeping: cleanupOrphanedPodDirs, the
+    container GC's log removal, cleanupOrphanedPodCgroups). A cgroup that still holds a process
+    stays."""
+    keep = keep_uids | {sb.pod_uid for sb in rt.sandboxes.values()}
+    gone = []
+    for d in await asyncio.to_thread(_subdirs, rt.volume_root):
+        if d.name not in keep:
+            await rt.volumes.remove(d.name)  # unmounts first
+            gone.append(d.name)
+    for d in await asyncio.to_thread(_subdirs, rt.log_root):  # <namespace>_<name>_<uid>
+        if d.name.rpartition("_")[2] not in keep:
+            await asyncio.to_thread(shutil.rmtree, d, True)
+    await asyncio.to_thread(remove_orphaned_pod_cgroups, rt.cgroup_root, keep)
+    return gone
