@@ -62,8 +62,8 @@ def pod_uids_with_cgroups(cgroup_root: str, fs: Path = CGROUP_FS) -> set[str]:
 
 
 def remove_orphaned_pod_cgroups(cgroup_root: str, known: set[str], fs: Path = CGROUP_FS) -> int:
-    """At agent start: the pod cgroups of pods with no sandbox left (an agent killed before it removed
-    them), as upstream's kubelet cleans up orphaned pod cgroups. Only empty ones go: a cgroup with a
-    process in it is another agent's sharing the root, or still dying, and stays."""
+    """At agent start (`runtime.adopt.remove_orphans`): the cgroups of pods not `known` (an agent killed
+    before it removed them), as upstream's kubelet cleans up orphaned pod cgroups. Only empty ones go:
+    a cgroup with a process in it is another agent's sharing the root, or still dying, and stays."""
     return sum(remove_pod_cgroup(cgroup_root, uid, fs, quiet=True)
                for uid in sorted(pod_uids_with_cgroups(cgroup_root, fs) - known))

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from ...api.protobuf import go_duration
-from ..cgroups import remove_orphaned_pod_cgroups, remove_pod_cgroup
+from ..cgroups import remove_pod_cgroup
 from ..cri.client import CRIClient, CRIError, pb
 from ..envvars import EnvError, container_env
 from ..objects import ObjectSource
@@ -129,9 +129,6 @@ class CRIRuntime:
         # the pods that had sandboxes before this agent started: the only ones adoption looks for
         # (asking the runtime for every new pod cost containerd a ListPodSandbox per pod)
         self.adoptable = {s.labels[POD_UID] for s in await self.cri.list_pod_sandboxes() if POD_UID in s.labels}
-        removed = await asyncio.to_thread(remove_orphaned_pod_cgroups, self.cgroup_root, self.adoptable)
-        if removed:
-            log.info("removed the cgroups of %d pods with no sandbox left", removed)
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
