@@ -7,6 +7,9 @@ Measures, and prints side by side:
   3. GET p50/p99 at a paced 200 requests/s
   4. LIST of 10,000 pods (JSON and Table)
   5. watch events/s delivered to each of 100 watchers replaying 10,000 pod events
+  6. the floor under (2): the same client and pods against a do-nothing aiohttp HTTPS endpoint
+     (TLS, HTTP and JSON only), and against one that also does the storage layer's create and
+     nothing else; no API server built on this stack can create faster than the second
 
 Usage: python benchmarks/apiserver.py [--pods 10000] [--keep DIR]
 """
@@ -63,6 +66,35 @@ async def bench_storage(db: Path, n: int) -> float:
     return n / elapsed
 
 
+def serve_floor(tls: str, port: int, db: str) -> None:
+    """The floor endpoint: decode the pod, store it (unless `db` is "none"), send it back.
+
+    Runs in its own process, as the API server does, with the API server's certificates and
+    client-certificate check.
+    """
+    from aiohttp import web
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(f"{tls}/serving-kube-apiserver.crt", f"{tls}/serving-kube-apiserver.key")
+    ctx.load_verify_locations(f"{tls}/server-ca.crt")
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    store = SQLiteStorage(db) if db != "none" else None
+
+    async def create(request: web.Request) -> web.Response:
+        obj = orjson.loads(await request.read())
+        if store is not None:
+            await store.create(f"/bench/floor/{obj['metadata']['name']}", orjson.dumps(obj))
+        return web.Response(body=orjson.dumps(obj), status=201, content_type="application/json")
+
+    async def ready(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/api/v1/namespaces/bench/pods", create)
+    app.router.add_get("/readyz", ready)
+    web.run_app(app, host="127.0.0.1", port=port, ssl_context=ctx, print=None, access_log=None)
+
+
 class Client:
     def __init__(self, url: str, tls: Path, connections: int):
         ctx = ssl.create_default_context(cafile=str(tls / "server-ca.crt"))
@@ -75,7 +107,14 @@ class Client:
         await self.session.close()
 
 
-async def bench_creates(client: Client, n: int, workers: int = 16) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process `pid` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def bench_creates(client: Client, n: int, pid: int, workers: int = 16) -> tuple[float, float]:
+    """(creates/s, the server's CPU microseconds per create)."""
     counter = iter(range(n))
     errors = 0
 
@@ -89,12 +128,13 @@ async def bench_creates(client: Client, n: int, workers: int = 16) -> float:
                 if r.status != 201:
                     errors += 1
 
-    t0 = time.perf_counter()
+    cpu0, t0 = cpu_seconds(pid), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(workers)))
     elapsed = time.perf_counter() - t0
+    cpu = cpu_seconds(pid) - cpu0
     if errors:
         print(f"  ! {errors} creates failed")
-    return n / elapsed
+    return n / elapsed, cpu / n * 1e6
 
 
 async def bench_get(client: Client, n_pods: int, rate: float = 200.0, seconds: float = 5.0) -> tuple[float, float]:
@@ -150,6 +190,39 @@ async def bench_watch(client: Client, from_rv: str, expected: int, watchers: int
     return total, expected / max(times)
 
 
+async def wait_ready(url: str, tls: Path, proc: subprocess.Popen, ready: Path | None = None) -> Client:
+    """A client once `url` answers /readyz (and `ready`, the kubeconfig, exists)."""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        assert proc.poll() is None, "server exited"
+        if ready is None or ready.exists():
+            client = Client(url, tls, 100)
+            try:
+                async with client.session.get(f"{url}/readyz") as r:
+                    if r.status == 200:
+                        return client
+            except aiohttp.ClientError:
+                pass
+            await client.close()
+        await asyncio.sleep(0.2)
+    raise AssertionError("server did not start")
+
+
+async def bench_floor(tls: Path, db: str, n: int) -> tuple[float, float]:
+    """Creates/s of the same client against the floor endpoint (see `serve_floor`)."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "--floor-server", str(tls), str(port), db])
+    try:
+        client = await wait_ready(f"https://127.0.0.1:{port}", tls, proc)
+        try:
+            return await bench_creates(client, n, proc.pid)
+        finally:
+            await client.close()
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
 async def main_async(args) -> None:
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="kyb-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -168,26 +241,12 @@ async def main_async(args) -> None:
     tls = work / "server" / "tls"
     url = f"https://127.0.0.1:{port}"
     try:
-        client = None
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if (work / "kubeconfig.yaml").exists():
-                client = Client(url, tls, 100)
-                try:
-                    async with client.session.get(f"{url}/readyz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await client.close()
-                client = None
-            await asyncio.sleep(0.2)
-        assert client is not None, "server did not start"
+        client = await wait_ready(url, tls, proc, work / "kubeconfig.yaml")
         async with client.session.post(f"{url}/api/v1/namespaces", data=json.dumps(
                 {"metadata": {"name": "bench"}}), headers={"Content-Type": "application/json"}) as r:
             assert r.status == 201, await r.text()
             rv_before = (await r.json())["metadata"]["resourceVersion"]
-        create_rate = await bench_creates(client, args.pods)
+        create_rate, create_cpu = await bench_creates(client, args.pods, proc.pid)
         p50, p99 = await bench_get(client, args.pods)
         list_s, count = await bench_list(client)
         table_s, table_count = await bench_list(client, table=True)
@@ -196,6 +255,10 @@ async def main_async(args) -> None:
     finally:
         proc.terminate()
         proc.wait(20)
+    try:  # the API server has stopped: the floor endpoints have both cores as it had
+        echo_rate, echo_cpu = await bench_floor(tls, "none", args.pods)
+        stored_rate, stored_cpu = await bench_floor(tls, str(db), args.pods)
+    finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -203,7 +266,12 @@ async def main_async(args) -> None:
           f"({os.cpu_count()} cores, Python {platform.python_version()})")
     print(f"  storage layer writes/s (SQLite, {storage_n} creates):   {storage_rate:10.0f}")
     print(f"  pod creates/s over HTTPS (16 clients, {args.pods} pods): {create_rate:10.0f}"
-          f"   = {create_rate / storage_rate:.2f}x the storage layer (target >= 0.33x and >= 1000/s)")
+          f"   = {create_rate / storage_rate:.2f}x the storage layer (target >= 0.33x and >= 1000/s),"
+          f" server CPU {create_cpu:.0f} us/create")
+    print(f"  floor: do-nothing HTTPS endpoint, same client:         {echo_rate:10.0f}"
+          f"   = {echo_rate / storage_rate:.2f}x the storage layer, server CPU {echo_cpu:.0f} us/create")
+    print(f"  floor: HTTPS endpoint doing the storage create only:   {stored_rate:10.0f}"
+          f"   = {stored_rate / storage_rate:.2f}x the storage layer, server CPU {stored_cpu:.0f} us/create")
     print(f"  GET at 200 req/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms (target p99 < 20 ms)")
     print(f"  LIST {count} pods: {list_s * 1000:.0f} ms JSON, {table_s * 1000:.0f} ms Table ({table_count} rows)"
           f" (target < 1000 ms)")
@@ -212,6 +280,9 @@ async def main_async(args) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--floor-server"]:
+        serve_floor(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pods", type=int, default=10000)
     parser.add_argument("--keep", default="", help="keep the data directory here")
