@@ -49,3 +49,28 @@ def test_scale_writer(cluster):
     managers = _managers(dep)
     assert managers[("scaler", "Update", "scale")] == {"f:spec": {"f:replicas": {}}}, managers
     assert "f:replicas" not in managers[("creator", "Update", "")]["f:spec"]
+
+
+def test_create_owns_what_was_sent_not_what_admission_added(cluster):
+    """Upstream's create handler records managedFields before mutating admission and PrepareForCreate:
+    `kubectl run` owns the container and the pod's defaults, not the token volume the service account
+    admission mounts, nor the tolerations; `kubectl create namespace` owns only the name label."""
+    out = cluster.kubectl("create", "namespace", "mf-create").stdout
+    assert "created" in out, out
+    code, ns = cluster.request("GET", "/api/v1/namespaces/mf-create")
+    assert code == 200, ns
+    assert ns["spec"]["finalizers"] == ["kubernetes"]
+    assert _managers(ns) == {("kubectl-create", "Update", ""): {
+        "f:metadata": {"f:labels": {".": {}, "f:kubernetes.io/metadata.name": {}}}}}, ns["metadata"]
+    out = cluster.kubectl("run", "web", "--image=busybox", "-n", "mf-create", "--", "sleep", "3600").stdout
+    assert "created" in out, out
+    code, pod = cluster.request("GET", "/api/v1/namespaces/mf-create/pods/web")
+    assert code == 200, pod
+    assert any(v["name"].startswith("kube-api-access-") for v in pod["spec"]["volumes"]), pod["spec"]
+    assert pod["spec"]["serviceAccountName"] == "default"
+    fields = _managers(pod)[("kubectl-run", "Update", "")]
+    assert set(fields["f:spec"]) == {"f:containers", "f:dnsPolicy", "f:enableServiceLinks", "f:restartPolicy",
+                                     "f:schedulerName", "f:securityContext",
+                                     "f:terminationGracePeriodSeconds"}, fields["f:spec"]
+    container = fields["f:spec"]["f:containers"]['k:{"name":"web"}']
+    assert "f:volumeMounts" not in container and "f:image" in container and "f:args" in container, container

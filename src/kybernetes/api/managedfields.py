@@ -219,7 +219,10 @@ def _changes(old: dict | None, new: dict, schema, subresource: str) -> tuple[set
     A status write changes a few fields of a large object; walking both objects whole was
     most of the cost of recording its ownership."""
     if not old:
-        return _compare({}, _values_of(new, schema, subresource, maps=True))
+        values = _values_of(new, schema, subresource, maps=True)
+        # An empty top-level struct (`spec: {}` in kubectl's Namespace) is in the empty object a
+        # typed create is compared with: nobody comes to own it.
+        return {p for p, v in values.items() if len(p) > 1 or v != {}}, set(), set()
     old_out: dict[Path, Any] = {}
     new_out: dict[Path, Any] = {}
     entered: list[Path] = []

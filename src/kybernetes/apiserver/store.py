@@ -152,6 +152,11 @@ class Store:
         meta["creationTimestamp"] = rfc3339()
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
         strategy.default(obj)
+        # The writer owns what it sent, defaults included, and not what admission (a pod's token
+        # volume), PrepareForCreate (a Job's selector) or allocation (a ClusterIP) add: upstream's
+        # create handler records managedFields before any of them.
+        if self.track_fields:
+            self.track_fields(rt, None, obj, ctx, "Update")
         if self.mutate_create is not None:
             await self.mutate_create(rt, obj)
         strategy.prepare_for_create(obj)
@@ -161,8 +166,6 @@ class Store:
         if not ctx.dry_run:
             strategy.allocate(obj)  # e.g. ClusterIPs; released again if the write fails
         strategy.canonicalize(obj)
-        if self.track_fields:
-            self.track_fields(rt, None, obj, ctx, "Update")
         admission = self.admit_create(rt, obj, ctx) if self.admit_create else contextlib.nullcontext()
         try:
             async with admission:

@@ -54,6 +54,13 @@ class PodStrategy(Strategy):
 class NamespaceStrategy(Strategy):
     tracks_generation = False
 
+    def default(self, obj: dict) -> None:
+        """The name label is a default (upstream SetDefaults_Namespace): the creator owns it."""
+        super().default(obj)
+        meta = obj["metadata"]
+        if meta.get("name"):
+            meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
+
     def prepare_for_create(self, obj: dict) -> None:
         obj["spec"] = {"finalizers": ["kubernetes"]}
         obj["status"] = {"phase": "Active"}
