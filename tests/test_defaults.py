@@ -164,8 +164,8 @@ def test_service_defaults():
     assert spec["sessionAffinity"] == "None"
     assert spec["ports"] == [{"port": 80, "protocol": "TCP", "targetPort": 80}]
     assert spec["internalTrafficPolicy"] == "Cluster"
-    assert spec["ipFamilyPolicy"] == "SingleStack"
-    assert spec["ipFamilies"] == ["IPv4"]
+    # set with the ClusterIP by the registry, after defaulting (the writer does not own them)
+    assert "ipFamilyPolicy" not in spec and "ipFamilies" not in spec
     assert "externalTrafficPolicy" not in spec
 
 
@@ -177,11 +177,6 @@ def test_node_port_and_load_balancer_services():
     lb = defaulted("", "v1", "Service", {"spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}})["spec"]
     assert lb["externalTrafficPolicy"] == "Cluster"
     assert lb["allocateLoadBalancerNodePorts"] is True
-
-
-def test_headless_service_without_selector():
-    spec = defaulted("", "v1", "Service", {"spec": {"clusterIP": "None"}})["spec"]
-    assert spec["ipFamilyPolicy"] == "RequireDualStack"
 
 
 def test_external_name_service_has_no_ip_families():

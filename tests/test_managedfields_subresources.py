@@ -74,3 +74,32 @@ def test_create_owns_what_was_sent_not_what_admission_added(cluster):
                                      "f:terminationGracePeriodSeconds"}, fields["f:spec"]
     container = fields["f:spec"]["f:containers"]['k:{"name":"web"}']
     assert "f:volumeMounts" not in container and "f:image" in container and "f:args" in container, container
+
+
+def test_service_creator_owns_its_spec_not_the_allocated_addresses(cluster):
+    """As upstream's service registry: the ClusterIP, node ports and IP family fields are set while
+    allocating, after managedFields are recorded; a replace without them keeps them."""
+    cluster.kubectl("create", "namespace", "mf-svc")
+    out = cluster.kubectl("create", "service", "nodeport", "web", "--tcp=80:8080", "-n", "mf-svc").stdout
+    assert "created" in out, out
+    code, svc = cluster.request("GET", "/api/v1/namespaces/mf-svc/services/web")
+    assert code == 200, svc
+    spec = svc["spec"]
+    assert spec["ipFamilyPolicy"] == "SingleStack" and spec["ipFamilies"] == ["IPv4"], spec
+    assert spec["clusterIP"] and spec["ports"][0]["nodePort"], spec
+    fields = _managers(svc)[("kubectl-create", "Update", "")]["f:spec"]
+    assert {"f:internalTrafficPolicy", "f:externalTrafficPolicy", "f:sessionAffinity", "f:type", "f:ports",
+            "f:selector"} <= set(fields), fields
+    assert not {"f:clusterIP", "f:clusterIPs", "f:ipFamilies", "f:ipFamilyPolicy"} & set(fields), fields
+    port = fields["f:ports"]['k:{"port":80,"protocol":"TCP"}']
+    assert "f:nodePort" not in port and "f:targetPort" in port, port
+    body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "mf-svc"},
+            "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 80}]}}
+    code, replaced = cluster.request("PUT", "/api/v1/namespaces/mf-svc/services/web", body)
+    assert code == 200, replaced
+    assert replaced["spec"]["ipFamilies"] == ["IPv4"] and replaced["spec"]["ipFamilyPolicy"] == "SingleStack"
+    assert replaced["spec"]["clusterIP"] == spec["clusterIP"]
+    code, headless = cluster.request("POST", "/api/v1/namespaces/mf-svc/services", {
+        "metadata": {"name": "headless"}, "spec": {"clusterIP": "None", "ports": [{"port": 80}]}})
+    assert code == 201, headless
+    assert headless["spec"]["ipFamilyPolicy"] == "RequireDualStack", headless["spec"]

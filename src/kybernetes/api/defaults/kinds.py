@@ -20,13 +20,8 @@ def service(obj: dict) -> None:
     spec = _spec(obj)
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
-    if spec["type"] != "ExternalName":
+    if spec["type"] != "ExternalName":  # ipFamilyPolicy and ipFamilies come with the ClusterIP, later
         spec.setdefault("internalTrafficPolicy", "Cluster")
-        headless_without_selector = spec.get("clusterIP") == "None" and not spec.get("selector")
-        spec.setdefault("ipFamilyPolicy", "RequireDualStack" if headless_without_selector else "SingleStack")
-        if not spec.get("ipFamilies"):
-            ip = spec.get("clusterIP") or ""
-            spec["ipFamilies"] = ["IPv6" if ":" in ip else "IPv4"]
     if spec["type"] == "LoadBalancer":
         spec.setdefault("allocateLoadBalancerNodePorts", True)
     if spec["type"] in ("NodePort", "LoadBalancer"):

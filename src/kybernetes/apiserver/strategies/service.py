@@ -140,16 +140,34 @@ def needs_health_check(spec: dict) -> bool:
     return spec.get("type") == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local"
 
 
+def init_ip_family_fields(spec: dict, old_spec: dict | None = None) -> None:
+    """ipFamilyPolicy and ipFamilies, where the writer left them out: kept from the old object, else
+    defaulted from the ClusterIP. Upstream's service registry sets them while allocating, after
+    defaulting, so the writer does not come to own them."""
+    if spec.get("type") == "ExternalName":
+        return
+    old_spec = old_spec or {}
+    if not spec.get("ipFamilyPolicy"):
+        headless_without_selector = spec.get("clusterIP") == "None" and not spec.get("selector")
+        spec["ipFamilyPolicy"] = old_spec.get("ipFamilyPolicy") or (
+            "RequireDualStack" if headless_without_selector else "SingleStack")
+    if not spec.get("ipFamilies"):
+        ip = spec.get("clusterIP") or ""
+        spec["ipFamilies"] = list(old_spec.get("ipFamilies") or ["IPv6" if ":" in ip else "IPv4"])
+
+
 class ServiceStrategy(Strategy):
     tracks_generation = False
     allocator: Allocator | None = None  # set by the server
 
     def prepare_for_create(self, obj: dict) -> None:
         obj["status"] = {"loadBalancer": {}}
+        init_ip_family_fields(obj.setdefault("spec", {}))
 
     def prepare_for_update(self, new: dict, old: dict) -> None:
         new["status"] = old.get("status") or {"loadBalancer": {}}
         spec, old_spec = new.setdefault("spec", {}), old.get("spec") or {}
+        init_ip_family_fields(spec, old_spec if old_spec.get("type") != "ExternalName" else None)
         # an update that leaves clusterIP empty keeps the allocated one (kubectl replace, apply)
         if not spec.get("clusterIP") and old_spec.get("clusterIP") and spec.get("type") != "ExternalName":
             spec["clusterIP"] = old_spec["clusterIP"]
