@@ -213,8 +213,15 @@ def test_lost_heartbeat_makes_node_unreachable_and_evicts(sim):
     tolerate = {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"}
     stays = _pod("tolerates", "sim-node-2")
     stays["spec"]["tolerations"] = [tolerate]
-    sim.kubectl("apply", "-n", "hb", "-f", "-", input=manifest(_pod("evicted", "sim-node-2"), stays))
+    brief = _pod("evicted", "sim-node-2")
+    brief["spec"]["tolerations"] = [{**tolerate, "tolerationSeconds": 1}]
+    sim.kubectl("apply", "-n", "hb", "-f", "-", input=manifest(brief, stays, _pod("plain", "sim-node-2")))
     wait_until(lambda: _phase(sim, "hb", "evicted") == "Running", timeout=20, what="pod Running")
+    # DefaultTolerationSeconds admission: a pod that tolerates neither taint tolerates both for 300 s
+    plain = {(t["key"], t.get("tolerationSeconds")) for t in _get(sim, "hb", "pod", "plain")["spec"]["tolerations"]}
+    assert plain == {("node.kubernetes.io/not-ready", 300), ("node.kubernetes.io/unreachable", 300)}, plain
+    assert [t["key"] for t in _get(sim, "hb", "pod", "tolerates")["spec"]["tolerations"]] == [
+        "node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready"]
     sim.kubectl("annotate", "node", "sim-node-2", "sim.kybernetes.io/heartbeat=false")
     try:
         def unknown():
@@ -229,10 +236,12 @@ def test_lost_heartbeat_makes_node_unreachable_and_evicts(sim):
         assert ("node.kubernetes.io/unreachable", "NoExecute") in taints
         assert ("node.kubernetes.io/unreachable", "NoSchedule") in taints
         assert "NotReady" in sim.kubectl("get", "node", "sim-node-2").stdout
-        # no matching toleration: evicted at once (Terminating: the node cannot finish it); tolerating: stays
+        # tolerating 1 s: evicted then (Terminating: the node cannot finish it); tolerating without end, or
+        # 300 s by default: stays
         wait_until(lambda: (_get(sim, "hb", "pod", "evicted") or {}).get("metadata", {}).get("deletionTimestamp"),
                    timeout=10, what="pod evicted")
         assert not _get(sim, "hb", "pod", "tolerates")["metadata"].get("deletionTimestamp")
+        assert not _get(sim, "hb", "pod", "plain")["metadata"].get("deletionTimestamp")
     finally:
         sim.kubectl("annotate", "node", "sim-node-2", "sim.kybernetes.io/heartbeat-")
     wait_until(lambda: _ready(_get(sim, "", "node", "sim-node-2")) == "True", timeout=20, what="node Ready again")

@@ -31,6 +31,7 @@ from .handlers import Handlers
 from .openapi_service import OpenAPIService
 from .patching import make_patcher
 from .podstreams import PodStreams
+from .priority import PriorityAdmission
 from .quota import QuotaAdmission
 from .reviews import Reviews
 from .serviceaccount import ServiceAccountAdmission
@@ -42,6 +43,7 @@ from .strategy import Strategy
 from .subresources import Subresources
 from .tables import Tables
 from .tokens import ServiceAccountTokens
+from .tolerations import default_toleration_seconds
 from .watchcache import WatchCache
 
 log = logging.getLogger("kybernetes.apiserver")
@@ -105,11 +107,19 @@ class APIServer:
         self.tokens = ServiceAccountTokens(self, config.data_dir / "server" / "tls" / "service-account.key")
         self.store.track_fields = self.fields.track_managed_fields
         self.store.admit_create = QuotaAdmission(self.cache, self.index).admit_create
-        self.store.mutate_create = ServiceAccountAdmission(self.cache).mutate_create
+        # upstream's order of the mutating plugins: ServiceAccount, Priority, DefaultTolerationSeconds
+        self._mutate_create = (ServiceAccountAdmission(self.cache).mutate_create,
+                               PriorityAdmission(self.cache).mutate_create, default_toleration_seconds)
+        self.store.mutate_create = self.mutate_create
         self._strategies: dict[tuple[str, str, str], Strategy] = {}
         self._runner: web.AppRunner | None = None
         self.bound_port: int = config.port
         self._listeners: list[Callable] = []
+
+    async def mutate_create(self, rt: ResourceType, obj: dict) -> None:
+        """The mutating admission plugins, in order, on a new object."""
+        for plugin in self._mutate_create:
+            await plugin(rt, obj)
 
     # --- wiring used by handlers ------------------------------------------------------------
     def strategy_for(self, rt: ResourceType) -> Strategy:

@@ -6,6 +6,7 @@ import base64
 
 from ...api import errors
 from ..strategy import Strategy
+from ..tolerations import add_default_tolerations
 
 
 def qos_class(pod: dict) -> str:
@@ -40,6 +41,14 @@ class PodStrategy(Strategy):
             new["status"] = old["status"]
         else:
             new.pop("status", None)
+        spec, old_spec = new.get("spec"), old.get("spec") or {}
+        if isinstance(spec, dict):
+            # what admission set on create stays when a replace leaves it out (upstream's Priority
+            # and DefaultTolerationSeconds plugins on update)
+            for key in ("priority", "preemptionPolicy"):
+                if spec.get(key) is None and old_spec.get(key) is not None:
+                    spec[key] = old_spec[key]
+            add_default_tolerations(spec)
 
     def grace_period(self, obj: dict, requested: int | None) -> int:
         spec, status = obj.get("spec") or {}, obj.get("status") or {}
