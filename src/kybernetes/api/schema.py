@@ -25,15 +25,17 @@ REF_PREFIX = "#/definitions/"
 class Node:
     """One value's schema. Extension attributes describe the field holding the value."""
 
-    __slots__ = ("raw", "_resolve", "_children", "_prune")
+    __slots__ = ("raw", "ref", "_resolve", "_children", "_prune")
 
     def __init__(self, raw: dict, resolve: Callable[[str], dict | None] | None = None):
         self._resolve = resolve
         self._children: dict[str, Node | None] = {}
         self._prune: tuple | None = None
+        self.ref = ""  # the definition this value's schema comes from (io.k8s.api.core.v1.PodSpec)
         ref = raw.get("$ref")
         if ref and resolve is not None:
-            target = resolve(ref[len(REF_PREFIX):] if ref.startswith(REF_PREFIX) else ref) or {}
+            self.ref = ref[len(REF_PREFIX):] if ref.startswith(REF_PREFIX) else ref
+            target = resolve(self.ref) or {}
             merged = dict(target)
             merged.update({k: v for k, v in raw.items() if k != "$ref"})
             raw = merged
@@ -268,57 +270,131 @@ def prune_unknown(group: str, version: str, kind: str, obj: dict) -> list[str]:
 
     Maps, int-or-string values, preserve-unknown-fields and untyped (`{}`) schemas accept
     anything. A kind without a built-in schema is left untouched and yields []."""
+    return decode_check(group, version, kind, obj)[0]
+
+
+def decode_check(group: str, version: str, kind: str, obj: dict) -> tuple[list[str], str]:
+    """`prune_unknown`, and the first value whose JSON type the kind's Go type cannot take, worded
+    as Go's decoder reports it (`json: cannot unmarshal number into Go struct field
+    Container.spec.containers.image of type string`), or "" when every value fits."""
     root = for_kind(group, version, kind)
     if root is None or not isinstance(obj, dict) or not root.raw:
-        return []
-    out: list[str] = []
-    _prune_object(root, obj, "", out, top=True)
-    return out
+        return [], ""
+    walk = _Walk()
+    walk.object(root, obj, "", "", root.ref.rsplit(".", 1)[-1], top=True)
+    return walk.unknown, walk.mistyped
 
 
 def prune_with_schema(node: Node, value, path: str = "") -> list[str]:
     """`prune_unknown` for any schema Node (e.g. an embedded object or a test schema)."""
-    out: list[str] = []
-    _prune_value(node, value, path, out)
-    return out
+    walk = _Walk()
+    walk.value(node, value, path, path, "")
+    return walk.unknown
 
 
 def _prune_facts(node: Node) -> tuple:
-    """(accepts anything, type, prunes unknown fields, properties), read once per schema node:
-    every write of a built-in kind is pruned, so this walk is on the hot path."""
+    """(accepts anything, type, prunes unknown fields, properties, Python types a value may have), read
+    once per schema node: every write of a built-in kind is pruned, so this walk is on the hot path."""
     facts = node._prune
     if facts is None:
-        facts = node._prune = (node.preserve_unknown or node.int_or_string, node.type, node.knows_fields(),
-                               node.properties)
+        anything = node.preserve_unknown or node.int_or_string
+        facts = node._prune = (anything, node.type, node.knows_fields(), node.properties,
+                               None if anything else _PYTHON_TYPES.get(node.type))
     return facts
 
 
-def _prune_value(node: Node | None, value, path: str, out: list[str]) -> None:
-    if node is None:
-        return
-    anything, kind, _, _ = _prune_facts(node)
-    if anything:
-        return
-    if isinstance(value, dict):
-        if kind == "object":
-            _prune_object(node, value, path, out)
-    elif isinstance(value, list):
-        if kind == "array":
+_PYTHON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict,
+                 "array": list}
+_JSON_KINDS = {str: "string", int: "number", float: "number", bool: "bool", dict: "object", list: "array"}
+_INT_RANGE = {"int32": (-(1 << 31), (1 << 31) - 1), "int64": (-(1 << 63), (1 << 63) - 1)}
+
+
+def go_type(node: Node) -> str:
+    """The Go type upstream decodes a value of schema `node` into, as Go prints it."""
+    if node.ref and node.type == "object" and not node.is_map():
+        package, _, name = node.ref.rpartition(".")
+        return f"{package.rpartition('.')[2]}.{name}"
+    kind, fmt = node.type, node.raw.get("format")
+    if kind == "array":
+        items = node.items()
+        return "[]" + (go_type(items) if items is not None else "interface {}")
+    if kind == "object":
+        value = node.field("")
+        return "map[string]" + (go_type(value) if value is not None else "interface {}")
+    if kind == "integer":
+        return fmt if fmt in _INT_RANGE else "int"
+    return {"string": "string", "boolean": "bool", "number": "float64"}.get(kind or "", "interface {}")
+
+
+class _Walk:
+    """One walk of a decoded object against its kind's schema: unknown fields are dropped and
+    listed, the first value of a wrong JSON type is described."""
+
+    __slots__ = ("unknown", "mistyped")
+
+    def __init__(self):
+        self.unknown: list[str] = []
+        self.mistyped = ""
+
+    def value(self, node: Node | None, value, path: str, field: str, struct: str) -> None:
+        """`path` names the value for strict decoding (`spec.containers[0]`), `field` for Go's type
+        errors (`spec.containers`), `struct` is the Go struct holding it."""
+        if node is None or value is None:
+            return
+        anything, kind, _, _, types = _prune_facts(node)
+        if anything:
+            return
+        if types is not None and (not isinstance(value, types) or (type(value) is bool and kind != "boolean")):
+            if not self.mistyped and struct:
+                self._mistyped(node, value, field, struct)
+            return
+        if kind == "integer":
+            self._integer(node, value, field, struct)
+        elif isinstance(value, dict):
+            if kind == "object":
+                if node.is_map():
+                    self._map(node, value, path, field, struct)
+                else:
+                    self.object(node, value, path, field, node.ref.rsplit(".", 1)[-1] or struct)
+        elif isinstance(value, list) and kind == "array":
             items = node.items()
             if items is not None:
                 for i, item in enumerate(value):
-                    if isinstance(item, (dict, list)):  # nothing below a scalar to prune
-                        _prune_value(items, item, f"{path}[{i}]", out)
+                    self.value(items, item, f"{path}[{i}]", field, struct)
 
+    def object(self, node: Node, obj: dict, path: str, field: str, struct: str, top: bool = False) -> None:
+        _, _, strict, props, _ = _prune_facts(node)
+        unknown = []
+        for key, value in obj.items():  # paths are reported in document order
+            if strict and key not in props and not (top and key in _ALWAYS_KNOWN):
+                unknown.append(key)
+                self.unknown.append(_join(path, key))
+            elif value is not None:
+                self.value(node.field(key), value, _join(path, key), _join(field, key), struct)
+        for key in unknown:
+            del obj[key]
 
-def _prune_object(node: Node, obj: dict, path: str, out: list[str], top: bool = False) -> None:
-    _, _, strict, props = _prune_facts(node)
-    unknown = []
-    for key, value in obj.items():  # paths are reported in document order
-        if strict and key not in props and not (top and key in _ALWAYS_KNOWN):
-            unknown.append(key)
-            out.append(_join(path, key))
-        elif isinstance(value, (dict, list)):  # nothing below a scalar to prune
-            _prune_value(node.field(key), value, _join(path, key), out)
-    for key in unknown:
-        del obj[key]
+    def _map(self, node: Node, obj: dict, path: str, field: str, struct: str) -> None:
+        child = node.field("")
+        if child is None:
+            return
+        for key, value in obj.items():  # Go names the map field, not the key, in its errors
+            if value is not None:
+                self.value(child, value, _join(path, key), field, struct)
+
+    def _integer(self, node: Node, value, field: str, struct: str) -> None:
+        if isinstance(value, float):
+            if not value.is_integer():
+                if not self.mistyped:
+                    self.mistyped = (f"json: cannot unmarshal number {value!r} into Go struct field {struct}.{field} "
+                                     f"of type {go_type(node)}")
+                return
+            # 3.0 for 3: Go refuses it; the Python clients that send it are let through (the value is exact)
+        low, high = _INT_RANGE.get(node.raw.get("format"), _INT_RANGE["int64"])
+        if not low <= value <= high and not self.mistyped:
+            self.mistyped = (f"json: cannot unmarshal number {int(value)} into Go struct field {struct}.{field} "
+                             f"of type {go_type(node)}")
+
+    def _mistyped(self, node: Node, value, field: str, struct: str) -> None:
+        self.mistyped = (f"json: cannot unmarshal {_JSON_KINDS.get(type(value), 'value')} into Go struct field "
+                         f"{struct}.{field} of type {go_type(node)}")

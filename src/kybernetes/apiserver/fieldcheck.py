@@ -15,8 +15,10 @@ class FieldChecker:
     def __init__(self, server):
         self.server = server
 
-    def check(self, rt: ResourceType, obj: dict, raw: bytes | None, mode: str, ctx, raw_is_json: bool = False) -> None:
-        """`raw_is_json`: `obj` is `raw` decoded as JSON (and not yet changed), so it need not be decoded again."""
+    def check(self, rt: ResourceType, obj: dict, raw: bytes | None, mode: str, ctx, raw_is_json: bool = False,
+              patch: bytes | None = None) -> None:
+        """`raw_is_json`: `obj` is `raw` decoded as JSON (and not yet changed), so it need not be decoded again.
+        `patch`: `obj` is the result of this patch, which a value of the wrong type is blamed on."""
         problems: list[str] = []
         if raw is not None and mode != "Ignore" and raw[:1] in (b"{", b"["):
             problems += [f'duplicate field "{p}"' for p in schema.find_duplicate_fields(raw, obj if raw_is_json else None)]
@@ -24,7 +26,13 @@ class FieldChecker:
         if crd_schema is not None:
             unknown = crschema.prune(obj, crd_schema)
         elif self.server.crds.lookup(rt) is None:
-            unknown = schema.prune_unknown(rt.group, rt.version, rt.kind, obj)
+            unknown, mistyped = schema.decode_check(rt.group, rt.version, rt.kind, obj)
+            if mistyped:  # the Go decoder's error: in every validation mode, before any other
+                if patch is not None:
+                    raise errors.invalid_error("", "", [errors.invalid("patch", patch.decode(errors="replace"),
+                                                                       mistyped)])
+                raise errors.bad_request(f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                                         f"{mistyped}")
         else:
             unknown = []
         problems += [f'unknown field "{p}"' for p in unknown]

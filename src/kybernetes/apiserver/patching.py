@@ -46,7 +46,7 @@ def make_patcher(server, rt: ResourceType, content_type: str, raw: bytes, mode: 
             new = apply_strategic_merge_patch(current, body, schema)
         if not isinstance(new, dict):
             raise errors.bad_request("the patched object must be a JSON object")
-        server.fields.check(rt, new, raw if content_type != negotiate.JSON_PATCH else None, mode, ctx)
+        server.fields.check(rt, new, raw if content_type != negotiate.JSON_PATCH else None, mode, ctx, patch=raw)
         return new
 
     def apply(current: dict | None) -> dict:
