@@ -212,3 +212,38 @@ def test_dry_run_writes_nothing(base):
     status, body = base.request("DELETE", f"{CM_PATH}/base?dryRun=All")
     assert status == 200
     base_unchanged(base)
+
+
+POD_PATH = "/api/v1/namespaces/default/pods"
+
+
+def _typed_pod(name: str, image) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [{"name": "c", "image": image}]}}
+
+
+@pytest.mark.parametrize("validation", ["Strict", "Warn", "Ignore"])
+def test_wrong_json_type_is_refused_like_gos_decoder(base, validation):
+    status, body = base.request("POST", f"{POD_PATH}?fieldValidation={validation}", _typed_pod("typed", 5))
+    assert_status(status, body, 400, "BadRequest")
+    assert body["message"] == ('Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal number into '
+                               "Go struct field Container.spec.containers.image of type string"), body
+    status, body = base.request("PUT", f"{CM_PATH}/base", {"metadata": {"name": "base"}, "data": {"k": ["v"]}})
+    assert_status(status, body, 400, "BadRequest")
+    assert body["message"].endswith("cannot unmarshal array into Go struct field ConfigMap.data of type string")
+    assert base.request("GET", f"{POD_PATH}/typed")[0] == 404
+    base_unchanged(base)
+
+
+def test_wrong_json_type_through_kubectl_and_patch(base):
+    proc = base.kubectl("apply", "-f", "-", input=json.dumps(_typed_pod("typed-k", 5)), check=False)
+    assert proc.returncode != 0
+    assert ('Error from server (BadRequest): error when creating "STDIN": Pod in version "v1" cannot be handled '
+            "as a Pod: json: cannot unmarshal number into Go struct field Container.spec.containers.image of type "
+            "string") in proc.stderr, proc.stderr
+    status, body = base.request("PATCH", f"{CM_PATH}/base", {"data": {"k": 7}},
+                                content_type="application/merge-patch+json")
+    assert_status(status, body, 422, "Invalid")
+    assert body["details"]["causes"][0]["field"] == "patch", body
+    assert "cannot unmarshal number into Go struct field ConfigMap.data of type string" in body["message"]
+    base_unchanged(base)

@@ -227,3 +227,47 @@ def test_duplicate_check_fast_pass_agrees_with_an_exact_parser_on_random_documen
         seen[want] += 1
         assert _has_duplicates(raw.encode()) == want, raw
     assert seen[True] > 100 and seen[False] > 100, seen
+
+
+def _mistyped(kind: str, obj: dict, group: str = "") -> str:
+    return schema.decode_check(group, "v1", kind, obj)[1]
+
+
+def test_decode_check_words_type_errors_as_gos_decoder():
+    base = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}
+    assert _mistyped("Pod", base) == ""
+    bad = copy.deepcopy(base)
+    bad["spec"]["containers"][0]["image"] = 5
+    assert _mistyped("Pod", bad) == (
+        "json: cannot unmarshal number into Go struct field Container.spec.containers.image of type string")
+    cases = [
+        ({"nodeName": True}, "bool into Go struct field PodSpec.spec.nodeName of type string"),
+        ({"priority": True}, "bool into Go struct field PodSpec.spec.priority of type int32"),
+        ({"priority": 1.5}, "number 1.5 into Go struct field PodSpec.spec.priority of type int32"),
+        ({"priority": 1 << 40}, f"number {1 << 40} into Go struct field PodSpec.spec.priority of type int32"),
+        ({"activeDeadlineSeconds": "1"}, "string into Go struct field PodSpec.spec.activeDeadlineSeconds of type int64"),
+        ({"securityContext": []}, "array into Go struct field PodSpec.spec.securityContext of type v1.PodSecurityContext"),
+        ({"containers": {}}, "object into Go struct field PodSpec.spec.containers of type []v1.Container"),
+        ({"nodeSelector": {"a": 1}}, "number into Go struct field PodSpec.spec.nodeSelector of type string"),
+        ({"nodeSelector": "a"}, "string into Go struct field PodSpec.spec.nodeSelector of type map[string]string"),
+    ]
+    for spec, message in cases:
+        obj = copy.deepcopy(base)
+        obj["spec"].update(spec)
+        assert _mistyped("Pod", obj) == f"json: cannot unmarshal {message}", spec
+    assert _mistyped("Pod", {"metadata": {"creationTimestamp": 5}}) == (
+        "json: cannot unmarshal number into Go struct field ObjectMeta.metadata.creationTimestamp of type string")
+    # the first in document order, as Go reports it
+    two = {"metadata": {"labels": {"a": 1}}, "spec": {"nodeName": 2}}
+    assert "ObjectMeta.metadata.labels" in _mistyped("Pod", two)
+
+
+def test_decode_check_accepts_what_go_accepts():
+    pod = {"metadata": {"name": "p", "labels": None}, "spec": {
+        "nodeName": None, "priority": 3,
+        "containers": [{"name": "c", "image": "i", "resources": {"limits": {"cpu": 1, "memory": "1Gi"}},
+                        "ports": [{"containerPort": 80}],
+                        "livenessProbe": {"httpGet": {"port": "http"}}, "readinessProbe": {"httpGet": {"port": 8080}}}]}}
+    assert _mistyped("Pod", pod) == ""  # quantities as numbers, int-or-string either way, null anywhere
+    assert _mistyped("ControllerRevision", {"data": {"any": [1, "x"]}, "revision": 2}, "apps") == ""
+    assert schema.decode_check("example.com", "v1", "Widget", {"spec": 5}) == ([], "")

@@ -303,7 +303,7 @@ def _prune_facts(node: Node) -> tuple:
     return facts
 
 
-_PYTHON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict,
+_PYTHON_TYPES = {"string": str, "integer": (int, float), "number": (int, float), "boolean": bool, "object": dict,
                  "array": list}
 _JSON_KINDS = {str: "string", int: "number", float: "number", bool: "bool", dict: "object", list: "array"}
 _INT_RANGE = {"int32": (-(1 << 31), (1 << 31) - 1), "int64": (-(1 << 63), (1 << 63) - 1)}
