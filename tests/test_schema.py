@@ -3,6 +3,7 @@
 import copy
 
 import pytest
+import yaml
 
 from kybernetes.api import schema
 
@@ -269,5 +270,7 @@ def test_decode_check_accepts_what_go_accepts():
                         "ports": [{"containerPort": 80}],
                         "livenessProbe": {"httpGet": {"port": "http"}}, "readinessProbe": {"httpGet": {"port": 8080}}}]}}
     assert _mistyped("Pod", pod) == ""  # quantities as numbers, int-or-string either way, null anywhere
+    dated = yaml.safe_load("metadata: {name: p, annotations: {built: 2024-01-01}}")
+    assert _mistyped("ConfigMap", dated) == ""  # a YAML timestamp is a string to upstream
     assert _mistyped("ControllerRevision", {"data": {"any": [1, "x"]}, "revision": 2}, "apps") == ""
     assert schema.decode_check("example.com", "v1", "Widget", {"spec": 5}) == ([], "")

@@ -10,6 +10,7 @@ key, list type) belong to the field that holds the value.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 import re
@@ -303,7 +304,8 @@ def _prune_facts(node: Node) -> tuple:
     return facts
 
 
-_PYTHON_TYPES = {"string": str, "integer": (int, float), "number": (int, float), "boolean": bool, "object": dict,
+# a YAML timestamp (PyYAML's date or datetime) is a string to upstream's YAML-to-JSON step
+_PYTHON_TYPES = {"string": (str, datetime.date), "integer": (int, float), "number": (int, float), "boolean": bool, "object": dict,
                  "array": list}
 _JSON_KINDS = {str: "string", int: "number", float: "number", bool: "bool", dict: "object", list: "array"}
 _INT_RANGE = {"int32": (-(1 << 31), (1 << 31) - 1), "int64": (-(1 << 63), (1 << 63) - 1)}
