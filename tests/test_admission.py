@@ -111,3 +111,69 @@ def test_replace_without_admitted_fields_keeps_them(cluster):
     got = cluster.kubectl_json("get", "pod", "kept", "-n", NS)["spec"]
     assert got["priority"] == 2000000000 and got["preemptionPolicy"] == "PreemptLowerPriority"
     assert {t["key"] for t in got["tolerations"]} == {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"}
+
+
+LIMITS = {"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "limits"}, "spec": {"limits": [
+    {"type": "Container", "default": {"cpu": "500m", "memory": "256Mi"}, "defaultRequest": {"cpu": "100m"},
+     "max": {"cpu": "1"}, "min": {"memory": "64Mi"}, "maxLimitRequestRatio": {"cpu": "10"}},
+    {"type": "Pod", "max": {"memory": "1Gi"}},
+    {"type": "PersistentVolumeClaim", "min": {"storage": "1Gi"}, "max": {"storage": "5Gi"}}]}}
+
+
+def _limited_namespace(cluster, name: str) -> str:
+    code, body = cluster.request("POST", "/api/v1/namespaces", {"metadata": {"name": name}})
+    assert code == 201, body
+    code, body = cluster.request("POST", f"/api/v1/namespaces/{name}/limitranges", LIMITS)
+    assert code == 201, body
+    return f"/api/v1/namespaces/{name}"
+
+
+def test_limit_range_defaults_container_resources(cluster):
+    ns = _limited_namespace(cluster, "adm-lr")
+    pod = _pod("defaulted", initContainers=[{"name": "init", "image": "busybox",
+                                             "resources": {"requests": {"cpu": "200m"}}}])
+    pod["metadata"]["namespace"] = "adm-lr"
+    out = cluster.kubectl("apply", "-f", "-", input=json.dumps(pod)).stdout
+    assert "created" in out, out
+    got = cluster.kubectl_json("get", "pod", "defaulted", "-n", "adm-lr")
+    assert got["spec"]["containers"][0]["resources"] == {
+        "limits": {"cpu": "500m", "memory": "256Mi"}, "requests": {"cpu": "100m", "memory": "256Mi"}}
+    assert got["spec"]["initContainers"][0]["resources"] == {
+        "limits": {"cpu": "500m", "memory": "256Mi"}, "requests": {"cpu": "200m", "memory": "256Mi"}}
+    assert got["metadata"]["annotations"]["kubernetes.io/limit-ranger"] == (
+        "LimitRanger plugin set: cpu, memory request for container c; cpu, memory limit for container c; "
+        "memory request for init container init; cpu, memory limit for init container init")
+    assert got["status"]["qosClass"] == "Burstable"
+    code, _ = cluster.request("GET", f"{ns}/pods/defaulted")
+    assert code == 200
+
+
+def test_limit_range_refusals_are_403(cluster):
+    ns = _limited_namespace(cluster, "adm-lr2")
+    big = _pod("big")
+    big["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "2"}}
+    proc = cluster.kubectl("apply", "-n", "adm-lr2", "-f", "-", input=json.dumps({**big, "metadata": {"name": "big"}}),
+                           check=False)
+    assert proc.returncode != 0
+    assert ('Error from server (Forbidden): error when creating "STDIN": pods "big" is forbidden: '
+            "maximum cpu usage per Container is 1, but limit is 2") in proc.stderr, proc.stderr
+    greedy = {"metadata": {"name": "greedy"}, "spec": {"containers": [
+        {"name": "c", "image": "busybox", "resources": {"limits": {"cpu": "1", "memory": "4Gi"},
+                                                        "requests": {"cpu": "50m", "memory": "32Mi"}}}]}}
+    code, body = cluster.request("POST", f"{ns}/pods", greedy)
+    assert code == 403 and body["reason"] == "Forbidden", body
+    assert body["message"] == (
+        'pods "greedy" is forbidden: [minimum memory usage per Container is 64Mi, but request is 32Mi, '
+        "cpu max limit to request ratio per Container is 10, but provided ratio is 20.000000, "
+        "maximum memory usage per Pod is 1Gi, but limit is 4Gi]"), body
+    claim = {"metadata": {"name": "small"}, "spec": {"accessModes": ["ReadWriteOnce"],
+                                                     "resources": {"requests": {"storage": "500Mi"}}}}
+    code, body = cluster.request("POST", f"{ns}/persistentvolumeclaims", claim)
+    assert code == 403, body
+    assert body["message"] == ('persistentvolumeclaims "small" is forbidden: minimum storage usage per '
+                               "PersistentVolumeClaim is 1Gi, but request is 500Mi"), body
+    claim["spec"]["resources"]["requests"]["storage"] = "2Gi"
+    code, body = cluster.request("POST", f"{ns}/persistentvolumeclaims", claim)
+    assert code == 201, body
+    for path in ("pods/big", "pods/greedy"):
+        assert cluster.request("GET", f"{ns}/{path}")[0] == 404

@@ -7,6 +7,7 @@ reach it only through HTTP, like every other client (DESIGN.md: one API for ever
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import platform
 import ssl
@@ -28,6 +29,7 @@ from .crds import CustomResources
 from .discovery import Discovery
 from .fieldcheck import FieldChecker
 from .handlers import Handlers
+from .limitranger import LimitRanger
 from .openapi_service import OpenAPIService
 from .patching import make_patcher
 from .podstreams import PodStreams
@@ -106,9 +108,12 @@ class APIServer:
         self.reviews = Reviews(self)
         self.tokens = ServiceAccountTokens(self, config.data_dir / "server" / "tls" / "service-account.key")
         self.store.track_fields = self.fields.track_managed_fields
-        self.store.admit_create = QuotaAdmission(self.cache, self.index).admit_create
-        # upstream's order of the mutating plugins: ServiceAccount, Priority, DefaultTolerationSeconds
-        self._mutate_create = (ServiceAccountAdmission(self.cache).mutate_create,
+        self.quota = QuotaAdmission(self.cache, self.index)
+        self.limit_ranger = LimitRanger(self.cache)
+        self.store.admit_create = self.admit_create
+        # upstream's order of the mutating plugins: LimitRanger, ServiceAccount, Priority,
+        # DefaultTolerationSeconds
+        self._mutate_create = (self.limit_ranger.mutate_create, ServiceAccountAdmission(self.cache).mutate_create,
                                PriorityAdmission(self.cache).mutate_create, default_toleration_seconds)
         self.store.mutate_create = self.mutate_create
         self._strategies: dict[tuple[str, str, str], Strategy] = {}
@@ -120,6 +125,13 @@ class APIServer:
         """The mutating admission plugins, in order, on a new object."""
         for plugin in self._mutate_create:
             await plugin(rt, obj)
+
+    @contextlib.asynccontextmanager
+    async def admit_create(self, rt: ResourceType, obj: dict, ctx):
+        """The validating admission plugins on a valid new object; held while it is written (quota)."""
+        await self.limit_ranger.validate_create(rt, obj)
+        async with self.quota.admit_create(rt, obj, ctx):
+            yield
 
     # --- wiring used by handlers ------------------------------------------------------------
     def strategy_for(self, rt: ResourceType) -> Strategy:
