@@ -190,6 +190,37 @@ def test_static_binding_and_retain(sim):
     sim.kubectl("delete", "pv", *[p["metadata"]["name"] for p in pvs])
 
 
+def test_claim_in_use_is_protected_until_its_pod_goes(sim):
+    ns = _namespace(sim, "protect")
+    _apply(sim, dict(_pvc("data"), metadata={"name": "data", "namespace": ns}))
+    assert _get(sim, "pvc", "data", ns)["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
+    pod = _pod("user", claim="data")
+    pod["metadata"]["namespace"] = ns
+    _apply(sim, pod)
+    pvc = wait_until(lambda: _phase(p := _get(sim, "pvc", "data", ns)) == "Bound" and p, timeout=30, interval=0.3,
+                     what="the claim Bound")
+    pv_name = pvc["spec"]["volumeName"]
+    assert _get(sim, "pv", pv_name)["metadata"]["finalizers"] == ["kubernetes.io/pv-protection"]
+    wait_until(lambda: _phase(_get(sim, "pod", "user", ns)) == "Running", timeout=20, what="pod running")
+
+    sim.kubectl("delete", "pvc", "data", "-n", ns, "--wait=false")
+    # the pod still uses it: marked for deletion (Terminating), kept; so is its Bound volume
+    claim = wait_until(lambda: (p := _get(sim, "pvc", "data", ns)) and p["metadata"].get("deletionTimestamp") and p,
+                       timeout=10, what="the claim marked for deletion")
+    assert claim["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
+    assert "Terminating" in sim.kubectl("get", "pvc", "data", "-n", ns).stdout
+    code, body = sim.request("DELETE", f"/api/v1/persistentvolumes/{pv_name}")
+    assert code == 202 and body["metadata"]["deletionTimestamp"], body  # accepted, not yet gone
+    for _ in range(3):  # several reconciles later, both are still there
+        assert _get(sim, "pvc", "data", ns) is not None
+        assert _get(sim, "pv", pv_name)["metadata"].get("deletionTimestamp")
+        assert _phase(_get(sim, "pv", pv_name)) == "Bound"
+
+    sim.kubectl("delete", "pod", "user", "-n", ns, "--grace-period=0", "--force", check=False)
+    wait_until(lambda: _get(sim, "pvc", "data", ns) is None, timeout=20, interval=0.3, what="the claim gone")
+    wait_until(lambda: _get(sim, "pv", pv_name) is None, timeout=30, interval=0.3, what="the volume gone")
+
+
 # --- quota -----------------------------------------------------------------------------------------
 def test_quota_refuses_the_pod_over_the_limit_and_reports_usage(sim):
     ns = _namespace(sim, "quota")

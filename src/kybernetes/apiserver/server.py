@@ -37,6 +37,7 @@ from .priority import PriorityAdmission
 from .quota import QuotaAdmission
 from .reviews import Reviews
 from .serviceaccount import ServiceAccountAdmission
+from .storageprotection import add_protection_finalizer
 from .store import Store
 from .strategies import builtin_strategy
 from .strategies.service import Allocator, ServiceStrategy
@@ -112,9 +113,10 @@ class APIServer:
         self.limit_ranger = LimitRanger(self.cache)
         self.store.admit_create = self.admit_create
         # upstream's order of the mutating plugins: LimitRanger, ServiceAccount, Priority,
-        # DefaultTolerationSeconds
+        # DefaultTolerationSeconds, StorageObjectInUseProtection
         self._mutate_create = (self.limit_ranger.mutate_create, ServiceAccountAdmission(self.cache).mutate_create,
-                               PriorityAdmission(self.cache).mutate_create, default_toleration_seconds)
+                               PriorityAdmission(self.cache).mutate_create, default_toleration_seconds,
+                               add_protection_finalizer)
         self.store.mutate_create = self.mutate_create
         self._strategies: dict[tuple[str, str, str], Strategy] = {}
         self._runner: web.AppRunner | None = None

@@ -160,7 +160,7 @@ class LocalPathProvisioner(Controller):
     # --- deletion ---------------------------------------------------------------------------------
     async def maybe_delete(self, pv: dict) -> None:
         meta, spec = pv["metadata"], pv.get("spec") or {}
-        if (meta.get("annotations") or {}).get(ANN_PROVISIONED_BY) != PROVISIONER or meta.get("deletionTimestamp"):
+        if (meta.get("annotations") or {}).get(ANN_PROVISIONED_BY) != PROVISIONER:
             return
         if (pv.get("status") or {}).get("phase") != "Released" or spec.get("persistentVolumeReclaimPolicy") != "Delete":
             return
@@ -168,9 +168,10 @@ class LocalPathProvisioner(Controller):
         if path and Path(path).name.startswith(meta["name"] + "_"):
             # the directory is this machine's when the nodes run here (sim nodes, a one-node server)
             await asyncio.to_thread(shutil.rmtree, path, True)
-        try:
-            await self.client.delete("", "v1", "persistentvolumes", meta["name"])
-        except ApiError as e:
-            if e.code != 404:
-                raise
+        if not meta.get("deletionTimestamp"):  # one deleted while bound goes once its protection does
+            try:
+                await self.client.delete("", "v1", "persistentvolumes", meta["name"])
+            except ApiError as e:
+                if e.code != 404:
+                    raise
         log.info("deleted volume %s and its directory %s", meta["name"], path)

@@ -31,6 +31,7 @@ from .serviceaccount import ServiceAccountsController
 from .servicelb import ServiceLBController
 from .statefulset import StatefulSetController
 from .ttlafterfinished import TTLAfterFinishedController
+from .volumeprotection import PVCProtectionController, PVProtectionController
 
 log = logging.getLogger("kybernetes.controller-manager")
 
@@ -53,6 +54,8 @@ CONTROLLERS = {
     "serviceaccount": ServiceAccountsController,
     "root-ca-cert-publisher": RootCACertPublisher,
     "persistentvolume-binder": PersistentVolumeController,
+    "pvc-protection": PVCProtectionController,
+    "pv-protection": PVProtectionController,
     "local-path-provisioner": LocalPathProvisioner,
     "resourcequota": ResourceQuotaController,
     "disruption": DisruptionController,

@@ -318,8 +318,8 @@ class PersistentVolumeController(Controller):
 
     # --- volumes ----------------------------------------------------------------------------------
     async def sync_volume(self, pv: dict) -> None:
-        if pv["metadata"].get("deletionTimestamp"):
-            return
+        # a volume being deleted is still synced (upstream's too): it waits on its pv-protection
+        # finalizer, which goes once it is no longer Bound, so its claim's going must release it
         spec = pv.get("spec") or {}
         ref = spec.get("claimRef")
         if not ref or not ref.get("uid"):
@@ -377,6 +377,8 @@ class PersistentVolumeController(Controller):
             return
         if (pv["metadata"].get("annotations") or {}).get(ANN_PROVISIONED_BY):
             return  # the external provisioner that made it deletes it
+        if pv["metadata"].get("deletionTimestamp"):
+            return  # deleted already; its finalizer goes now that it is Released
         try:
             await self.client.delete("", "v1", "persistentvolumes", name)
         except ApiError as e:
