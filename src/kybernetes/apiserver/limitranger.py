@@ -122,12 +122,11 @@ class LimitRanger:
         return [item for r in ranges for item in ((r.get("spec") or {}).get("limits") or ())
                 if isinstance(item, dict) and item.get("type") == limit_type]
 
-    async def mutate_create(self, rt: ResourceType, obj: dict) -> None:
+    def mutate_create(self, rt: ResourceType, obj: dict) -> None:
         """The defaults of Container ranges, on a new pod."""
         spec = obj.get("spec")
         if (rt.group, rt.plural) != ("", "pods") or not isinstance(spec, dict):
             return
-        await self.cache.sync()
         items = self._items(obj["metadata"].get("namespace") or "", "Container")
         if not items:
             return
@@ -146,11 +145,10 @@ class LimitRanger:
             meta["annotations"] = {**(meta.get("annotations") or {}),
                                    ANNOTATION: "LimitRanger plugin set: " + "; ".join(notes)}
 
-    async def validate_create(self, rt: ResourceType, obj: dict) -> None:
+    def validate_create(self, rt: ResourceType, obj: dict) -> None:
         """min, max and ratios: 403 Forbidden for a pod or claim outside its namespace's ranges."""
         if not rt.namespaced or (rt.group, rt.plural) not in (("", "pods"), ("", "persistentvolumeclaims")):
             return
-        await self.cache.sync()
         namespace = obj["metadata"].get("namespace") or ""
         spec = obj.get("spec") or {}
         problems: list[str] = []

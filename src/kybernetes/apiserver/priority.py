@@ -22,13 +22,12 @@ class PriorityAdmission:
     def __init__(self, cache: WatchCache):
         self.cache = cache
 
-    async def mutate_create(self, rt: ResourceType, obj: dict) -> None:
+    def mutate_create(self, rt: ResourceType, obj: dict) -> None:
         if (rt.group, rt.plural) != ("", "pods"):
             return
         spec = obj.get("spec")
         if not isinstance(spec, dict):
             return  # validation refuses it
-        await self.cache.sync()
         name = (obj.get("metadata") or {}).get("name") or ""
         value, policy = self._class_of(spec, name)
         given = spec.get("priority")

@@ -72,11 +72,10 @@ class ServiceAccountAdmission:
     def __init__(self, cache: WatchCache):
         self.cache = cache
 
-    async def mutate_create(self, rt: ResourceType, obj: dict) -> None:
+    def mutate_create(self, rt: ResourceType, obj: dict) -> None:
         if (rt.group, rt.plural) != ("", "pods"):
             return
         meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
         ns, account = meta.get("namespace") or "", (spec.get("serviceAccountName") or "default")
-        await self.cache.sync()
         entry = self.cache.bucket(ACCOUNTS).store.get(f"{ACCOUNTS}{ns}/{account}")
         admit_pod(obj, entry.obj if entry is not None else None)

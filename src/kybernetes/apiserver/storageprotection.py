@@ -13,7 +13,7 @@ FINALIZERS = {"persistentvolumeclaims": "kubernetes.io/pvc-protection",
               "persistentvolumes": "kubernetes.io/pv-protection"}
 
 
-async def add_protection_finalizer(rt: ResourceType, obj: dict) -> None:
+def add_protection_finalizer(rt: ResourceType, obj: dict) -> None:
     finalizer = FINALIZERS.get(rt.plural) if rt.group == "" else None
     if finalizer is None:
         return

@@ -166,8 +166,8 @@ class Store:
         if not ctx.dry_run:
             strategy.allocate(obj)  # e.g. ClusterIPs; released again if the write fails
         strategy.canonicalize(obj)
-        admission = self.admit_create(rt, obj, ctx) if self.admit_create else contextlib.nullcontext()
         try:
+            admission = self.admit_create(rt, obj, ctx) if self.admit_create else contextlib.nullcontext()
             async with admission:
                 return await self._write_new(rt, namespace, obj, ctx, strategy)
         except errors.StatusError:

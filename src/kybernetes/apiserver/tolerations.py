@@ -32,7 +32,7 @@ def add_default_tolerations(spec: dict) -> None:
         spec["tolerations"] = [*tolerations, *added]
 
 
-async def default_toleration_seconds(rt: ResourceType, obj: dict) -> None:
+def default_toleration_seconds(rt: ResourceType, obj: dict) -> None:
     """The create half, as a mutating admission step (the update half is in the pod strategy)."""
     spec = obj.get("spec")
     if (rt.group, rt.plural) == ("", "pods") and isinstance(spec, dict):

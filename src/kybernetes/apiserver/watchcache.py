@@ -201,6 +201,11 @@ class Bucket:
         self.watchers.discard(w)
 
 
+def _expire(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError())
+
+
 class WatchCache:
     """Everything under /registry/, kept in memory and bucketed by resource.
 
@@ -292,9 +297,16 @@ class WatchCache:
         await self._ready.wait()
         if self.revision >= revision:
             return
-        fut = asyncio.get_running_loop().create_future()
+        # a future and a timer, not asyncio.wait_for: every pod create waits here once under load,
+        # and wait_for's extra futures and callbacks cost more than the wait
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
         self._waiters.append((revision, fut))
-        await asyncio.wait_for(fut, timeout)
+        timer = loop.call_later(timeout, _expire, fut)
+        try:
+            await fut
+        finally:
+            timer.cancel()
 
     async def sync(self) -> None:
         """Catch up with storage's current revision (consistent reads)."""
