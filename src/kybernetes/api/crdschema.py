@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from . import crschema
+from . import celrules, crschema
 from .errors import FieldError, duplicate, forbidden, invalid, not_supported, required
 
 OPENAPI_TYPES = ("array", "boolean", "integer", "number", "object", "string")
@@ -466,6 +466,11 @@ def _validate_rule(rule: dict, path: str) -> list[FieldError]:
     allowed = ["FieldValueDuplicate", "FieldValueForbidden", "FieldValueInvalid", "FieldValueRequired"]
     if reason is not None and reason not in allowed:
         errs.append(not_supported(f"{path}.reason", reason, allowed))
+    if text and not errs:  # what would fail on every object is refused with the CRD, as upstream
+        for field, source in (("rule", text), ("messageExpression", expr.strip())):
+            problem = celrules.compile_error(source) if source else ""
+            if problem:
+                errs.append(invalid(f"{path}.{field}", source, f"compilation failed: {problem}"))
     return errs
 
 

@@ -16,7 +16,7 @@ the same words:
   (`spec.replicas: Invalid value: "string": spec.replicas in body must be of type
   integer: "string"`), plus the uniqueness of `x-kubernetes-list-type` set/map lists.
 
-Not implemented: `x-kubernetes-validations` (CEL rules) are not evaluated, and the
+`x-kubernetes-validations` (CEL rules) are evaluated apart, by `celrules`. The
 numeric `format`s (int32, int64, float, double) are not range-checked, which matches
 kube-openapi's schema validator (it never range-checks schema numbers). String formats
 are checked for the common ones (date-time, date, uuid, ipv4, ipv6, cidr, mac, hostname,
@@ -481,7 +481,7 @@ def validate(obj: Any, schema: dict | None, prefix: str = "") -> list[FieldError
     """Validate a custom object (or any value) against a structural schema.
 
     `prefix` is prepended to every field path (used when validating CRD defaults, whose
-    errors are reported under `...default`). CEL `x-kubernetes-validations` are skipped.
+    errors are reported under `...default`). CEL `x-kubernetes-validations` are `celrules`'.
     """
     if not isinstance(schema, dict):
         return []

@@ -12,9 +12,9 @@ import asyncio
 import copy
 import logging
 
+from ..api import celrules, crschema
 from ..api import crd as crd_api
-from ..api import crschema
-from ..api.errors import FieldError
+from ..api.errors import FieldError, invalid
 from ..api.meta import rfc3339
 from ..api.resources import ResourceType
 from .store import DeleteOptions, WriteContext
@@ -76,11 +76,21 @@ class CRDStrategy(Strategy):
         return validate_object_meta(obj["metadata"], False, lambda name, prefix: [], kube_finalizers=False)
 
 
+def _rule_errors(errs: list[FieldError], obj: dict, schema: dict, old: dict | None = None) -> list[FieldError]:
+    """The CEL rules' errors; none of them on an object of the wrong types or values (upstream's
+    hasBlockingErr), but the note that they were not checked."""
+    if any(e.type == "not_supported" or (e.type == "invalid" and "must be of type" in e.detail) for e in errs):
+        return [invalid("<nil>", "null", "some validation rules were not checked because the object was invalid; "
+                                       "correct the existing errors to complete validation")]
+    return celrules.check(obj, schema, old)
+
+
 class CustomResourceStrategy(Strategy):
     def __init__(self, rt: ResourceType, crd: dict):
         super().__init__(rt)
         self.crd = crd
         self.schema = crd_api.schema_for(crd, rt.version)
+        self.rules = bool(self.schema) and celrules.has_rules(self.schema)  # x-kubernetes-validations
 
     def default(self, obj: dict) -> None:
         if self.schema:
@@ -90,6 +100,8 @@ class CustomResourceStrategy(Strategy):
         errs = self.validate_meta(obj)
         if self.schema:
             errs += crschema.validate(obj, self.schema)
+        if self.rules:
+            errs += _rule_errors(errs, obj, self.schema)
         return errs
 
     def validate_update(self, new: dict, old: dict) -> list[FieldError]:
@@ -98,6 +110,8 @@ class CustomResourceStrategy(Strategy):
         errs = validate_object_meta_update(new["metadata"], old["metadata"]) + self.validate_meta(new)
         if self.schema:
             errs += crschema.validate(new, self.schema)
+        if self.rules:
+            errs += _rule_errors(errs, new, self.schema, old)
         return errs
 
     def validate_meta(self, obj: dict) -> list[FieldError]:
