@@ -132,5 +132,15 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, what: s
     raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+    """Ask a helper process to stop; kill it if it has not within `timeout`."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def manifest(*docs: dict) -> str:
     return yaml.safe_dump_all(docs, sort_keys=False)

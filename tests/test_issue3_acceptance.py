@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -27,7 +26,7 @@ import pytest
 
 from kybernetes.api.meta import parse_time
 
-from .cluster import KUBECTL, Cluster, free_port, manifest, wait_until
+from .cluster import KUBECTL, Cluster, free_port, manifest, stop_process, wait_until
 
 NODES = 10
 GRACE = 20  # --node-monitor-grace-period, given as upstream spells it ("20s")
@@ -557,12 +556,7 @@ def test_daemonset_covers_every_node_and_a_new_one(kyb):
                             == NODES + 1 and s, timeout=15, interval=0.3, what="DaemonSet status with 11")
         assert status["desiredNumberScheduled"] == NODES + 1
     finally:
-        extra.send_signal(signal.SIGTERM)
-        try:
-            extra.wait(15)
-        except subprocess.TimeoutExpired:
-            extra.kill()
-            extra.wait()
+        stop_process(extra)
         log.close()
         kyb.kubectl("delete", "node", "acc-extra-0", "--wait=false", check=False)
     kyb.kubectl("delete", "namespace", ns, "--wait=false")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .cluster import manifest, wait_until
+from .cluster import manifest, stop_process, wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -82,11 +82,6 @@ def test_kopf_operator_create_update_delete(cluster, tmp_path):
         wait_until(lambda: _configmap(cluster, "w1-data") is None, timeout=30, interval=0.3,
                    what="the adopted ConfigMap garbage-collected")
     finally:
-        operator.send_signal(signal.SIGINT)
-        try:
-            operator.wait(30)
-        except subprocess.TimeoutExpired:
-            operator.kill()
-            operator.wait()
+        stop_process(operator, signal.SIGINT, 30)
     text = log.read_text()
     assert "inconsistencies" not in text and "Traceback" not in text, text[-5000:]

@@ -33,19 +33,15 @@ class PriorityAdmission:
         given = spec.get("priority")
         if given is not None and (isinstance(given, bool) or not isinstance(given, int)):
             return  # not an integer: validation refuses it
-        if given is not None and given != value:
-            raise errors.forbidden_error(
-                f'pods "{name}" is forbidden: the integer value of priority ({given}) must not be provided in '
-                f"pod spec; priority admission controller computed {value} from the given PriorityClass name",
-                "pods", name)
-        spec["priority"] = value
-        given = spec.get("preemptionPolicy")
-        if given is not None and given != policy:
-            raise errors.forbidden_error(
-                f'pods "{name}" is forbidden: the string value of PreemptionPolicy ({given}) must not be provided '
-                f"in pod spec; priority admission controller computed {policy} from the given PriorityClass name",
-                "pods", name)
-        spec["preemptionPolicy"] = policy
+        for key, computed, wording in (("priority", value, "integer value of priority"),
+                                       ("preemptionPolicy", policy, "string value of PreemptionPolicy")):
+            given = spec.get(key)
+            if given is not None and given != computed:
+                raise errors.forbidden_error(
+                    f'pods "{name}" is forbidden: the {wording} ({given}) must not be provided in pod spec; '
+                    f"priority admission controller computed {computed} from the given PriorityClass name",
+                    "pods", name)
+            spec[key] = computed
 
     def _class_of(self, spec: dict, pod_name: str) -> tuple[int, str]:
         """(value, preemptionPolicy) for the pod; names the default class in `spec` when it takes it."""
