@@ -57,8 +57,10 @@ def test_kopf_operator_create_update_delete(cluster, tmp_path):
     try:
         cluster.kubectl("apply", "-n", NS, "-f", "-", input=manifest(
             {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 3}}))
-        widget = wait_until(lambda: (w := _widget(cluster)) and (w.get("status") or {}).get("create_fn") and w,
-                            timeout=60, interval=0.3, what=f"kopf's create handler\n{log.read_text()[-3000:]}")
+        # the handler's result goes to status first; the handled configuration is recorded when the cycle ends
+        widget = wait_until(lambda: (w := _widget(cluster)) and (w.get("status") or {}).get("create_fn")
+                            and "kopf.zalando.org/last-handled-configuration" in w["metadata"].get("annotations", {})
+                            and w, timeout=60, interval=0.3, what=f"kopf's create handler\n{log.read_text()[-3000:]}")
         assert widget["status"]["create_fn"] == {"children": "w1-data"}
         assert "kopf.zalando.org/KopfFinalizerMarker" in widget["metadata"]["finalizers"]
         assert "kopf.zalando.org/last-handled-configuration" in widget["metadata"]["annotations"]
