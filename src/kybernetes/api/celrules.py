@@ -111,8 +111,7 @@ def _evaluate(rules: list, value: Any, old: Any, has_old: bool, schema: dict, pa
         transition = bool(_OLD_SELF.search(text))
         if transition and not has_old:
             continue
-        where = path + _relative(rule.get("fieldPath")) if path or rule.get("fieldPath") else "<nil>"
-        where = where.lstrip(".") or "<nil>"
+        where = (path + _relative(rule.get("fieldPath"))).lstrip(".") or "<nil>"
         activation = {"self": celpy.json_to_cel(value)}
         if transition:
             activation["oldSelf"] = celpy.json_to_cel(old)

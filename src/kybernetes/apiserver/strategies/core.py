@@ -70,11 +70,9 @@ class NamespaceStrategy(Strategy):
         if meta.get("name"):
             meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
 
-    def prepare_for_create(self, obj: dict) -> None:
+    def prepare_for_create(self, obj: dict) -> None:  # the name label came with the defaults
         obj["spec"] = {"finalizers": ["kubernetes"]}
         obj["status"] = {"phase": "Active"}
-        labels = obj["metadata"].setdefault("labels", {})
-        labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
 
     def prepare_for_update(self, new: dict, old: dict) -> None:
         new["spec"] = old.get("spec") or {}
